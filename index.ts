@@ -1,0 +1,63 @@
+/**
+ * rxjs-memquota: a process-wide memory quota for RxJS pipelines and Node.js servers.
+ *
+ * ## Glossary
+ * - **tracker** (`MemoryQuotaTracker`): one quota system. It knows `max`, `lowWater` and the
+ *   exact total `used` by every live participant; trackers never interact.
+ * - **account** (`Account`): the unit of reclamation. All memory in an account is treated
+ *   alike. Accounts form a hierarchy (several parents allowed, never a cycle): reclaiming an
+ *   account reclaims all its descendants, never its ancestors.
+ * - **participant** (`Participant`): an object that holds memory (a queue, a cache). It tells
+ *   the timestamp of its oldest data and frees memory when asked to reclaim.
+ * - **participation** (`Participation`): the participant's handle for `claim` / `release`.
+ * - **reclamation**: when `used > max`, on the tracker's scheduler, the account with the
+ *   oldest data (or the most bytes) is chosen as victim; it and its descendants are asked to
+ *   reclaim; this repeats until `used ≤ lowWater`.
+ * - **hysteresis**: stopping at `lowWater`, well under `max`, so reclamation does not run
+ *   again at the very next claim. `pressure$` uses the same band (`softMax` / `lowWater`).
+ * - **data age**: a participant's `getOldest()`, on the tracker's clock `tracker.now()`. An
+ *   account's age is its own participants' oldest; children do not make it older.
+ *
+ * ## Invariants
+ * - `tracker.used = Σ participation.claimed` over live participants, after every call.
+ * - `account.used = Σ` its own participants' claims.
+ * - A torn-down account or participant holds 0 bytes and is out of the books.
+ * - A call that throws changed nothing.
+ * `tracker.audit()` recomputes all of these; every spec calls it after every step.
+ *
+ * ## Ownership
+ * - Whoever stands for an account (a connection, a server) holds an `Account` handle; the last
+ *   handle closed tears the account down and releases its memory.
+ * - The tracker holds participants weakly: a participant that is garbage-collected counts as
+ *   freed. A participant usually holds its `Participation`; a participation does not keep its
+ *   account open. Parent/child links keep nothing alive.
+ * - A handle garbage-collected without `close()` counts as closed (`FinalizationRegistry`).
+ *
+ * ## Reentrancy: what callbacks may do
+ * - `Participant.getOldest()` must only read; if it throws, the participant is torn down.
+ * - `Participant.reclaim()`, and any subscriber of `events$`, `usage$`, `pressure$` or
+ *   `collapsed$`, may call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle:
+ *   the tracker has finished its own book update before it calls out, and reclamation reads
+ *   `used` afresh after every answer.
+ * - Reclamation never runs inside `claim` on an asynchronous scheduler (the default). With a
+ *   synchronous one (`queueScheduler`) it runs at the end of the claim that crossed `max`.
+ *
+ * @packageDocumentation
+ */
+export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport } from './lib/tracker.js';
+export { Account, WeakAccount } from './lib/account.js';
+export { Participation } from './lib/participation.js';
+export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
+export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING } from './lib/config.js';
+export type {
+  CollapseReason,
+  MemquotaConfig,
+  MemquotaEvent,
+  Participant,
+  ParticipantFault,
+  Reclaimed,
+  TrackerOptions,
+  TrackerStats,
+  Usage,
+  VictimPolicy,
+} from './lib/types.js';

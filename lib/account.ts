@@ -1,0 +1,289 @@
+/**
+ * Account handles: `Account` (reference-counted, keeps the account open) and `WeakAccount`.
+ *
+ * @module
+ */
+import { Observable } from 'rxjs';
+import { MemquotaError } from './errors.js';
+import { disposeSymbol } from './dispose.js';
+import { Participation } from './participation.js';
+import { accountGone, type AccountRecord } from './records.js';
+import type { MemoryQuotaTracker } from './tracker.js';
+import type { CollapseReason, Participant } from './types.js';
+
+function handleClosed(): MemquotaError {
+  return new MemquotaError('AccountClosed', 'this Account handle was closed');
+}
+
+function isParticipant(value: unknown): value is Participant {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Participant).getOldest === 'function' &&
+    typeof (value as Participant).reclaim === 'function'
+  );
+}
+
+/** Stand-in participant while `registerParticipantWith` constructs the real one. */
+class ConstructionStandIn implements Participant {
+  getOldest(): undefined {
+    return undefined;
+  }
+  reclaim(): 'collapsing' {
+    return 'collapsing';
+  }
+}
+
+/**
+ * A handle onto an account: the unit of reclamation.
+ *
+ * All memory claimed by the account's participants is treated alike; reclaiming the account
+ * reclaims all its descendants too. Handles are reference-counted: `clone()` adds one,
+ * `close()` drops one, and closing the last tears the account down and releases everything
+ * its participants claimed. A handle that is garbage-collected without `close()` counts as
+ * closed. Parent/child links keep nothing alive.
+ *
+ * ## Example
+ * ```ts
+ * import { MemoryQuotaTracker } from 'rxjs-memquota';
+ *
+ * const tracker = MemoryQuotaTracker.create({ max: 64 << 20 });
+ * using server = tracker.newAccount();
+ * const connection = server.newChild();
+ * connection.collapsed$.subscribe((why) => console.log('connection dropped:', why));
+ * ```
+ */
+export class Account implements Disposable {
+  private rec: AccountRecord | null;
+
+  /** @internal Use `tracker.newAccount()`, `account.newChild()` or `account.clone()`. */
+  constructor(rec: AccountRecord) {
+    this.rec = rec;
+    rec.tracker._accountFinalizer.register(this, rec, this);
+  }
+
+  /** A number naming the account in events and error messages (unique within its tracker). */
+  get id(): number {
+    return this.record().id;
+  }
+
+  /** The tracker this account belongs to. */
+  get tracker(): MemoryQuotaTracker {
+    return this.record().tracker;
+  }
+
+  /** Whether this handle is closed or its account was torn down. */
+  get closed(): boolean {
+    return this.rec === null || this.rec.state !== 'open';
+  }
+
+  /** @internal The record, even after this handle was closed. */
+  _record(): AccountRecord {
+    if (this.rec === null) throw handleClosed();
+    return this.rec;
+  }
+
+  private open(): AccountRecord {
+    const rec = this.record();
+    rec.tracker._checkUsable();
+    if (rec.state !== 'open') throw accountGone(rec);
+    return rec;
+  }
+
+  private record(): AccountRecord {
+    if (this.rec === null) throw handleClosed();
+    return this.rec;
+  }
+
+  /**
+   * Opens a child account: reclaiming this account reclaims the child too, never the other
+   * way round. The child is independent otherwise: closing this account does not close it.
+   *
+   * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
+   */
+  newChild(): Account {
+    const rec = this.open();
+    return rec.tracker.newAccount(this);
+  }
+
+  /**
+   * Adds `parent` as one more parent of this account.
+   *
+   * @throws TypeError if `parent` is not an account of the same tracker, or is this account
+   *   or one of its descendants (a cycle).
+   * @throws MemquotaError `ChildAccountAlreadyExists` if it is a parent already;
+   *   `AccountClosed` / `TrackerShutdown`.
+   */
+  addParent(parent: Account): void {
+    const rec = this.open();
+    const parentRec = rec.tracker._accountRecordOf(parent, 'parent');
+    if (parentRec.state !== 'open') throw accountGone(parentRec);
+    if (rec.parents.has(parentRec)) {
+      throw new MemquotaError('ChildAccountAlreadyExists', `account ${parentRec.id} is already a parent of account ${rec.id}`);
+    }
+    if (isSelfOrDescendant(parentRec, rec)) {
+      throw new TypeError(`account ${parentRec.id} cannot be a parent of account ${rec.id}: it is ${parentRec === rec ? 'the same account' : 'a descendant'}, which would make a cycle`);
+    }
+    rec.parents.add(parentRec);
+    parentRec.children.add(rec);
+  }
+
+  /**
+   * Registers a participant that will claim memory in this account.
+   *
+   * The tracker holds `participant` weakly: keep it alive yourself (it usually holds the
+   * returned participation).
+   *
+   * @throws TypeError if `participant` lacks `getOldest` or `reclaim`.
+   * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
+   */
+  registerParticipant(participant: Participant): Participation {
+    if (!isParticipant(participant)) throw new TypeError('participant must have getOldest() and reclaim() methods');
+    const rec = this.open();
+    const p = rec.tracker._addParticipant(rec);
+    p.target = new WeakRef(participant);
+    rec.tracker._participantFinalizer.register(participant, p, p);
+    return new Participation(p);
+  }
+
+  /**
+   * Registers a participant built by `make`, which receives its participation first and may
+   * claim inside the constructor. If reclamation reaches the participant while `make` runs,
+   * or `make` throws, whatever it claimed is released and registration fails.
+   *
+   * @throws MemquotaError `ParticipantShutdown` if reclaimed during construction;
+   *   `AccountClosed` / `TrackerShutdown`.
+   * @throws whatever `make` throws, and TypeError if it returns no participant.
+   */
+  registerParticipantWith<P extends Participant>(make: (participation: Participation) => P): P {
+    if (typeof make !== 'function') throw new TypeError('registerParticipantWith needs a function');
+    const rec = this.open();
+    const tracker = rec.tracker;
+    const p = tracker._addParticipant(rec);
+    p.standIn = new ConstructionStandIn();
+    const participation = new Participation(p);
+    let participant: P;
+    try {
+      participant = make(participation);
+    } catch (err) {
+      tracker._teardownParticipant(p);
+      throw err;
+    }
+    if (!p.live) {
+      throw new MemquotaError('ParticipantShutdown', 'the participant was reclaimed while it was being constructed');
+    }
+    if (!isParticipant(participant)) {
+      tracker._teardownParticipant(p);
+      throw new TypeError('registerParticipantWith: make() must return an object with getOldest() and reclaim()');
+    }
+    p.standIn = null;
+    p.target = new WeakRef(participant);
+    tracker._participantFinalizer.register(participant, p, p);
+    return participant;
+  }
+
+  /**
+   * A new handle onto the same account; the account stays open until every handle is closed.
+   *
+   * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
+   */
+  clone(): Account {
+    const rec = this.open();
+    rec.handles++;
+    return new Account(rec);
+  }
+
+  /**
+   * Drops this handle. Closing the last handle tears the account down: all its participants'
+   * memory is released and `collapsed$` emits `'closed'`. Closing twice is a no-op.
+   */
+  close(): void {
+    const rec = this.rec;
+    if (rec === null) return;
+    this.rec = null;
+    rec.tracker._accountFinalizer.unregister(this);
+    rec.tracker._dropAccountHandle(rec);
+  }
+
+  /** Same as `close()`, so that `using account = tracker.newAccount()` works. */
+  [disposeSymbol](): void {
+    this.close();
+  }
+
+  /** A handle that does not keep the account open. */
+  downgrade(): WeakAccount {
+    return new WeakAccount(this.record());
+  }
+
+  /**
+   * Emits the reason once when the account is torn down, then completes. Subscribing after
+   * the tear-down emits the reason at once. Subscribers may call back into the tracker.
+   */
+  get collapsed$(): Observable<CollapseReason> {
+    return collapsedOf(this.record());
+  }
+}
+
+/**
+ * A handle onto an account that does not keep it open. `upgrade()` gives a real `Account`
+ * handle while the account is open.
+ */
+export class WeakAccount {
+  /** @internal */
+  constructor(private readonly rec: AccountRecord) {}
+
+  /** The account's id. */
+  get id(): number {
+    return this.rec.id;
+  }
+
+  /** Whether the account was torn down. */
+  get closed(): boolean {
+    return this.rec.state !== 'open';
+  }
+
+  /**
+   * A new `Account` handle onto the account.
+   *
+   * @throws MemquotaError `AccountClosed` when the account is gone, `TrackerShutdown`.
+   */
+  upgrade(): Account {
+    this.rec.tracker._checkUsable();
+    if (this.rec.state !== 'open') throw accountGone(this.rec);
+    this.rec.handles++;
+    return new Account(this.rec);
+  }
+
+  /** The account's `collapsed$`. */
+  get collapsed$(): Observable<CollapseReason> {
+    return collapsedOf(this.rec);
+  }
+}
+
+function isSelfOrDescendant(candidate: AccountRecord, root: AccountRecord): boolean {
+  const stack = [root];
+  const seen = new Set<AccountRecord>();
+  while (stack.length > 0) {
+    const acc = stack.pop()!;
+    if (acc === candidate) return true;
+    if (seen.has(acc)) continue;
+    seen.add(acc);
+    for (const child of acc.children) stack.push(child);
+  }
+  return false;
+}
+
+function collapsedOf(rec: AccountRecord): Observable<CollapseReason> {
+  return new Observable<CollapseReason>((subscriber) => {
+    if (rec.state !== 'open') {
+      subscriber.next(rec.state);
+      subscriber.complete();
+      return undefined;
+    }
+    const listeners = (rec.collapseListeners ??= new Set());
+    listeners.add(subscriber);
+    return () => {
+      rec.collapseListeners?.delete(subscriber);
+    };
+  });
+}

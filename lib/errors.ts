@@ -1,0 +1,101 @@
+/**
+ * The closed set of errors the library throws or emits.
+ *
+ * Every error is a class with its own `name`; `MemquotaError` also carries a stable `kind`
+ * so that callers can switch on it without parsing messages.
+ *
+ * @module
+ */
+
+/**
+ * The stable kinds of {@link MemquotaError}.
+ *
+ * - `TrackerShutdown`: the tracker was shut down; its handles are dead.
+ * - `AccountClosed`: the account was closed (last handle) or torn down by reclamation.
+ * - `ChildAccountAlreadyExists`: `addParent` named a parent the account already has.
+ * - `ParticipantShutdown`: the participation was closed, destroyed, or its participant was
+ *   torn down (reclaimed, account closed, garbage-collected).
+ * - `TrackerCorrupted`: the tracker found its own books inconsistent and refuses all work.
+ * - `Bug`: an internal error that should never happen; please report it.
+ */
+export type MemquotaErrorKind =
+  | 'TrackerShutdown'
+  | 'AccountClosed'
+  | 'ChildAccountAlreadyExists'
+  | 'ParticipantShutdown'
+  | 'TrackerCorrupted'
+  | 'Bug';
+
+/**
+ * An operation on the quota system could not be done.
+ *
+ * Thrown by `claim`, `newAccount`, `newChild`, `addParent`, `registerParticipant`,
+ * `clone` and `upgrade`. Never thrown by `release`.
+ */
+export class MemquotaError extends Error {
+  /** The stable kind; see {@link MemquotaErrorKind}. */
+  readonly kind: MemquotaErrorKind;
+
+  /**
+   * @param kind The stable kind of the failure.
+   * @param message What the caller did, or what happened, in one sentence.
+   */
+  constructor(kind: MemquotaErrorKind, message: string) {
+    super(message);
+    this.name = 'MemquotaError';
+    this.kind = kind;
+  }
+}
+
+/**
+ * What a stream torn down by the quota system emits to its subscriber.
+ *
+ * A `memquota`, `memquotaMap` or `memquotaQueue` stream whose account was reclaimed
+ * (or closed, or whose tracker shut down) errors with this. `reason` says which.
+ */
+export class MemoryReclaimedError extends Error {
+  /** Why the stream's memory was taken away. */
+  readonly reason: 'reclaimed' | 'closed' | 'tracker-shutdown';
+
+  /**
+   * @param reason Why the stream's memory was taken away.
+   * @param message Defaults to a sentence naming the reason.
+   */
+  constructor(reason: 'reclaimed' | 'closed' | 'tracker-shutdown' = 'reclaimed', message?: string) {
+    super(message ?? defaultReclaimedMessage(reason));
+    this.name = 'MemoryReclaimedError';
+    this.reason = reason;
+  }
+}
+
+function defaultReclaimedMessage(reason: 'reclaimed' | 'closed' | 'tracker-shutdown'): string {
+  switch (reason) {
+    case 'reclaimed':
+      return 'memory quota exceeded: this stream held the oldest data and was reclaimed';
+    case 'closed':
+      return 'the memory quota account of this stream was closed';
+    case 'tracker-shutdown':
+      return 'the memory quota tracker of this stream was shut down';
+  }
+}
+
+/**
+ * A tracker configuration is invalid or inconsistent.
+ *
+ * The message names the fields and the problem, e.g.
+ * `lowWater (2000) must not exceed 98 % of max (1000)`.
+ */
+export class ConfigError extends Error {
+  /** The configuration fields involved. */
+  readonly fields: readonly string[];
+
+  /**
+   * @param fields The configuration fields involved.
+   * @param message What is wrong with them.
+   */
+  constructor(fields: readonly string[], message: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.fields = fields;
+  }
+}

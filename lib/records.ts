@@ -1,0 +1,67 @@
+/**
+ * The tracker's books: one record per account and per participant.
+ *
+ * Handles (`Account`, `Participation`, `WeakAccount`) point at these records; the records
+ * never point back at handles, so a forgotten handle can be garbage-collected and
+ * finalized. Quantities (`used`) change only through the tracker's transactions.
+ *
+ * Invariants (checked by `tracker.audit()`):
+ * - `Σ participant.used` over an account's participants `= account.used`
+ * - `Σ account.used` over open accounts `= tracker.used`
+ * - a record in the books is live (`participant.live`, `account.state === 'open'`), and a
+ *   torn-down record holds 0 bytes and no links.
+ *
+ * @module
+ */
+import type { Subscriber } from 'rxjs';
+import { MemquotaError } from './errors.js';
+import type { CollapseReason, Participant } from './types.js';
+import type { MemoryQuotaTracker } from './tracker.js';
+
+/** The books of one account. */
+export class AccountRecord {
+  /** Live `Account` handles; at 0 the account is torn down. */
+  handles = 1;
+  /** Bytes claimed by this account's own participants. */
+  used = 0;
+  /** `'open'`, or torn down for the reason given. */
+  state: 'open' | CollapseReason = 'open';
+  readonly parents = new Set<AccountRecord>();
+  readonly children = new Set<AccountRecord>();
+  readonly participants = new Set<ParticipantRecord>();
+  /** Subscribers of `collapsed$`, created on first subscription. */
+  collapseListeners: Set<Subscriber<CollapseReason>> | null = null;
+
+  constructor(
+    readonly tracker: MemoryQuotaTracker,
+    readonly id: number,
+  ) {}
+}
+
+/** The books of one participant. */
+export class ParticipantRecord {
+  /** Live `Participation` handles; at 0 the participant is torn down. */
+  handles = 1;
+  /** Bytes this participant has claimed and not released. */
+  used = 0;
+  /** False once torn down; every handle is then dead. */
+  live = true;
+  /** The participant, held weakly; `null` while a stand-in answers for it. */
+  target: WeakRef<Participant> | null = null;
+  /** The stand-in used while `registerParticipantWith` constructs the participant. */
+  standIn: Participant | null = null;
+
+  constructor(readonly account: AccountRecord) {}
+
+  /** The participant object, or `undefined` if it was garbage-collected. */
+  participant(): Participant | undefined {
+    return this.standIn ?? this.target?.deref();
+  }
+}
+
+/** The error for using an account that was torn down. */
+export function accountGone(rec: AccountRecord): MemquotaError {
+  if (rec.state === 'tracker-shutdown') return new MemquotaError('TrackerShutdown', 'the memory quota tracker was shut down');
+  const how = rec.state === 'reclaimed' ? 'was reclaimed (torn down to free memory)' : 'was closed';
+  return new MemquotaError('AccountClosed', `account ${rec.id} ${how}`);
+}

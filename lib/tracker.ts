@@ -1,0 +1,714 @@
+/**
+ * The memory quota tracker: the books, the transactions that change them, and reclamation.
+ *
+ * ## Transactions
+ * The books change only through three transactions, all in this file:
+ * - **claim** (`_claim`): a live participant adds bytes;
+ * - **release** (`_release`): a participant gives bytes back (clamped to what it holds);
+ * - **tear-down** (`_teardownParticipant`, `_teardownAccount`): a participant or a whole
+ *   account leaves the books and everything it held is released at once.
+ * Each goes through {@link MemoryQuotaTracker.apply}, the one fold that updates the three
+ * counters and then derives what follows: a reclamation to schedule, a pressure edge, a
+ * `usage$` snapshot (built only when someone subscribes).
+ *
+ * ## Reclamation
+ * Scheduled on the tracker's scheduler when `used` passes `max`, never run inside the
+ * bookkeeping. A run builds a heap of candidate accounts (their own participants' oldest data,
+ * or their bytes under `'largest'`), then repeatedly: checks `used` against `lowWater`, pops
+ * the best victim (re-reading its key; a stale key is pushed back), asks the victim and all
+ * its descendants to reclaim, waits for every answer, and tears down what collapsed.
+ *
+ * @module
+ */
+import { asapScheduler, BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
+import { Account } from './account.js';
+import { resolveConfig, type ResolvedConfig } from './config.js';
+import { ConfigError, MemquotaError } from './errors.js';
+import { MinHeap } from './heap.js';
+import { AccountRecord, ParticipantRecord, accountGone } from './records.js';
+import type {
+  CollapseReason,
+  MemquotaConfig,
+  MemquotaEvent,
+  ParticipantFault,
+  Reclaimed,
+  TrackerOptions,
+  TrackerStats,
+  Usage,
+  VictimPolicy,
+} from './types.js';
+
+/**
+ * A participant that says it holds no data while the books say it holds more than this many
+ * bytes is treated as faulty and becomes a very old candidate.
+ */
+export const NO_DATA_SLOP = 4096;
+
+/** The result of {@link MemoryQuotaTracker.audit}. */
+export interface AuditReport {
+  /** `tracker.used`. */
+  readonly used: number;
+  /** The sum of every live participant's claims, recomputed from the records. */
+  readonly claimed: number;
+  /** Open accounts in the books. */
+  readonly accounts: number;
+  /** Live participants in the books. */
+  readonly participants: number;
+  /** Every invariant found broken, as a sentence; empty when the books balance. */
+  readonly problems: readonly string[];
+}
+
+type TrackerState = 'running' | 'shutdown' | 'corrupted';
+
+const defaultNow = (): number => performance.now();
+
+function describeBytes(bytes: unknown): string {
+  return typeof bytes === 'number' ? String(bytes) : `${typeof bytes} ${String(bytes)}`;
+}
+
+/** @internal The RangeError for a bad byte count, shared by claim and release. */
+export function invalidBytes(op: 'claim' | 'release', bytes: unknown): RangeError {
+  return new RangeError(
+    `${op}(${describeBytes(bytes)}): the byte count must be a non-negative safe integer (0 ≤ n ≤ ${Number.MAX_SAFE_INTEGER})`,
+  );
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/**
+ * One memory quota system: a maximum, a low-water mark, the exact total claimed by every
+ * live participant, and the reclamation that brings the total back down.
+ *
+ * Trackers are independent of each other. A tracker holds no timer: a process that stops
+ * using it can exit.
+ *
+ * ## Example
+ * ```ts
+ * import { MemoryQuotaTracker } from 'rxjs-memquota';
+ *
+ * const tracker = MemoryQuotaTracker.create({ max: 64 * 1024 * 1024 });
+ * const account = tracker.newAccount();
+ * tracker.events$.subscribe((e) => console.log(e.type));
+ * ```
+ */
+export class MemoryQuotaTracker {
+  private usedBytes = 0;
+  private config: ResolvedConfig;
+  private readonly tracking: boolean;
+  private state: TrackerState = 'running';
+  private readonly clock: () => number;
+  private readonly scheduler: SchedulerLike;
+  private readonly policy: VictimPolicy;
+
+  private nextAccountId = 1;
+  private readonly openAccounts = new Set<AccountRecord>();
+  private participantCount = 0;
+
+  private reclaimPending = false;
+  private reclaimRunning = false;
+  /** A run ended with no candidate left; don't rescan on every claim until something changes. */
+  private stalled = false;
+  private scheduled: Subscription | null = null;
+  private settleWaiters: (() => void)[] = [];
+
+  private highPressure = false;
+  private readonly eventSubject = new Subject<MemquotaEvent>();
+  private readonly usageSubject = new Subject<Usage>();
+  private readonly pressureSubject = new BehaviorSubject<'normal' | 'high'>('normal');
+
+  private counters = { reclaimRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0 };
+
+  /** @internal Finalizes forgotten `Account` handles. */
+  readonly _accountFinalizer = new FinalizationRegistry<AccountRecord>((rec) => this._dropAccountHandle(rec));
+  /** @internal Finalizes forgotten `Participation` handles. */
+  readonly _participationFinalizer = new FinalizationRegistry<ParticipantRecord>((rec) => this._dropParticipantHandle(rec));
+  /** @internal Notices participants that were garbage-collected. */
+  readonly _participantFinalizer = new FinalizationRegistry<ParticipantRecord>((rec) => {
+    if (rec.live) {
+      this.participantError(rec, 'garbage-collected');
+      this._teardownParticipant(rec);
+    }
+  });
+
+  /**
+   * Every observer of what the tracker does: `reclaim-start`, `victim`, `collapse`,
+   * `reclaim-end`, `participant-error`. Subscribers may call back into the tracker.
+   */
+  readonly events$: Observable<MemquotaEvent> = this.eventSubject.asObservable();
+
+  /**
+   * The tracker's use: the current snapshot on subscription, then one after every change of
+   * the books or the configuration. Snapshots are built only while someone subscribes.
+   */
+  readonly usage$: Observable<Usage> = new Observable<Usage>((subscriber) => {
+    subscriber.next(this.snapshot());
+    return this.usageSubject.subscribe(subscriber);
+  });
+
+  /**
+   * The soft pressure tier, edge-triggered with hysteresis: the current state on subscription,
+   * then `'high'` when `used` passes `softMax`, and `'normal'` again only once `used` is back
+   * at or below `lowWater`.
+   */
+  readonly pressure$: Observable<'normal' | 'high'> = this.pressureSubject.asObservable();
+
+  private constructor(config: ResolvedConfig, options: TrackerOptions, tracking: boolean) {
+    this.config = config;
+    this.tracking = tracking;
+    this.clock = options.now ?? defaultNow;
+    this.scheduler = options.scheduler ?? asapScheduler;
+    this.policy = options.victimPolicy ?? 'oldest';
+  }
+
+  /**
+   * Creates a tracker.
+   *
+   * @param config The quota (`max`, `lowWater`, `softMax`); default all `'auto'`.
+   *   `max: Infinity` gives a no-op tracker.
+   * @param options The clock, the scheduler reclamation runs on, the victim policy.
+   * @throws ConfigError for an invalid or inconsistent configuration or option.
+   */
+  static create(config?: MemquotaConfig, options: TrackerOptions = {}): MemoryQuotaTracker {
+    const resolved = resolveConfig(config);
+    if (options === null || typeof options !== 'object') {
+      throw new ConfigError([], `options must be an object, got ${String(options)}`);
+    }
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new ConfigError(['now'], `now must be a function returning milliseconds, got ${typeof options.now}`);
+    }
+    if (options.scheduler !== undefined && typeof options.scheduler?.schedule !== 'function') {
+      throw new ConfigError(['scheduler'], 'scheduler must be an RxJS SchedulerLike (with schedule())');
+    }
+    if (options.victimPolicy !== undefined && options.victimPolicy !== 'oldest' && options.victimPolicy !== 'largest') {
+      throw new ConfigError(['victimPolicy'], `victimPolicy must be 'oldest' or 'largest', got ${String(options.victimPolicy)}`);
+    }
+    return new MemoryQuotaTracker(resolved, options, resolved.max !== Infinity);
+  }
+
+  /**
+   * A tracker that tracks nothing and never reclaims: accounts and participations work, every
+   * claim is accepted and `used` stays 0. For turning the quota off without changing code.
+   */
+  static noop(): MemoryQuotaTracker {
+    return new MemoryQuotaTracker({ max: Infinity, lowWater: Infinity, softMax: Infinity }, {}, false);
+  }
+
+  /** Bytes claimed by all live participants, exactly, after every call. */
+  get used(): number {
+    return this.usedBytes;
+  }
+
+  /** Reclamation starts when `used` passes this (`Infinity` when disabled). */
+  get max(): number {
+    return this.config.max;
+  }
+
+  /** Reclamation goes on until `used` is at or below this. */
+  get lowWater(): number {
+    return this.config.lowWater;
+  }
+
+  /** `pressure$` turns `'high'` when `used` passes this. */
+  get softMax(): number {
+    return this.config.softMax;
+  }
+
+  /** Whether this tracker counts anything (false for `noop()` and `max: Infinity`). */
+  get enabled(): boolean {
+    return this.tracking;
+  }
+
+  /** The tracker's clock, in ms: data ages are measured with it. */
+  now(): number {
+    return this.clock();
+  }
+
+  /** Counters of what the tracker did, as a fresh snapshot. */
+  get stats(): TrackerStats {
+    return { ...this.counters, accounts: this.openAccounts.size, participants: this.participantCount };
+  }
+
+  /**
+   * Opens a new account, optionally as a child of `parent`.
+   *
+   * @param parent An account of this tracker; reclaiming it will reclaim the new one too.
+   * @return The only handle of the new account: close it (or let it be collected) to free it.
+   * @throws MemquotaError `TrackerShutdown`, or `AccountClosed` for a closed parent.
+   * @throws TypeError if `parent` is not an `Account` of this tracker.
+   */
+  newAccount(parent?: Account): Account {
+    const parentRec = parent === undefined ? undefined : this._accountRecordOf(parent, 'parent');
+    this._checkUsable();
+    if (parentRec && parentRec.state !== 'open') throw accountGone(parentRec);
+    const rec = new AccountRecord(this, this.nextAccountId++);
+    this.openAccounts.add(rec);
+    if (parentRec) {
+      rec.parents.add(parentRec);
+      parentRec.children.add(rec);
+    }
+    return new Account(rec);
+  }
+
+  /**
+   * Changes the quota. A lower `max` starts reclamation at once if `used` is above it; a higher
+   * `lowWater` stops a running reclamation early. On a no-op tracker the config is validated
+   * and otherwise ignored.
+   *
+   * @throws ConfigError for an invalid configuration (nothing changes).
+   */
+  reconfigure(config: MemquotaConfig): void {
+    const resolved = resolveConfig(config);
+    if (!this.tracking || this.state !== 'running') return;
+    this.config = resolved;
+    this.stalled = false;
+    this.apply(null, 0);
+  }
+
+  /** Resolves when no reclamation is scheduled or running. */
+  settled(): Promise<void> {
+    if (!this.reclaimPending && !this.reclaimRunning) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(resolve));
+  }
+
+  /**
+   * Shuts the tracker down: every account is torn down (`collapsed$` emits
+   * `'tracker-shutdown'`), the books go to 0, `events$`, `usage$` and `pressure$` complete,
+   * and later use of any handle fails with `TrackerShutdown` (`release` is a silent no-op).
+   */
+  shutdown(): void {
+    if (this.state === 'shutdown') return;
+    const wasRunning = this.state === 'running';
+    this.state = 'shutdown';
+    this.scheduled?.unsubscribe();
+    this.scheduled = null;
+    this.reclaimPending = false;
+    for (const rec of [...this.openAccounts]) this._teardownAccount(rec, 'tracker-shutdown');
+    if (!this.reclaimRunning) this.resolveSettled();
+    if (wasRunning) {
+      this.eventSubject.complete();
+      this.usageSubject.complete();
+      this.pressureSubject.complete();
+    }
+  }
+
+  /**
+   * Recomputes the books from the records and reports every invariant that does not hold:
+   * `used` equals the sum of live claims, each account's total equals its participants', no
+   * torn-down record is left in the books. For tests and debugging; O(participants).
+   */
+  audit(): AuditReport {
+    const problems: string[] = [];
+    let claimed = 0;
+    let participants = 0;
+    for (const acc of this.openAccounts) {
+      if (acc.state !== 'open') problems.push(`account ${acc.id} is ${acc.state} but still in the books`);
+      let sum = 0;
+      for (const p of acc.participants) {
+        participants++;
+        if (!p.live) problems.push(`a torn-down participant of account ${acc.id} is still in the books`);
+        if (!(p.used >= 0)) problems.push(`a participant of account ${acc.id} holds ${p.used} bytes`);
+        sum += p.used;
+      }
+      if (sum !== acc.used) problems.push(`account ${acc.id}: participants hold ${sum} but the account says ${acc.used}`);
+      for (const parent of acc.parents) {
+        if (parent.state !== 'open' || !parent.children.has(acc)) problems.push(`account ${acc.id} has a dangling parent ${parent.id}`);
+      }
+      for (const child of acc.children) {
+        if (child.state !== 'open' || !child.parents.has(acc)) problems.push(`account ${acc.id} has a dangling child ${child.id}`);
+      }
+      claimed += sum;
+    }
+    if (claimed !== this.usedBytes) problems.push(`tracker.used is ${this.usedBytes} but live claims add up to ${claimed}`);
+    if (participants !== this.participantCount) problems.push(`${participants} participants in the books but the count says ${this.participantCount}`);
+    return { used: this.usedBytes, claimed, accounts: this.openAccounts.size, participants, problems };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Handle support (internal)
+
+  /** @internal Throws unless the tracker accepts work. */
+  _checkUsable(): void {
+    if (this.state === 'running') return;
+    if (this.state === 'shutdown') throw new MemquotaError('TrackerShutdown', 'the memory quota tracker was shut down');
+    throw new MemquotaError('TrackerCorrupted', 'the memory quota tracker found its books inconsistent and refuses all work');
+  }
+
+  /** @internal The record behind an account argument, with a clear TypeError for anything else. */
+  _accountRecordOf(account: unknown, what: string): AccountRecord {
+    if (!(account instanceof Account)) {
+      throw new TypeError(`${what} must be an Account of rxjs-memquota, got ${account === null ? 'null' : typeof account}`);
+    }
+    const rec = account._record();
+    if (rec.tracker !== this) {
+      throw new TypeError(
+        `${what} belongs to ${rec.tracker.tracking ? 'another' : 'a no-op'} tracker; accounts can only be linked within one tracker`,
+      );
+    }
+    return rec;
+  }
+
+  /** @internal Registers a participant record in an open account. */
+  _addParticipant(account: AccountRecord): ParticipantRecord {
+    this._checkUsable();
+    if (account.state !== 'open') throw accountGone(account);
+    const rec = new ParticipantRecord(account);
+    account.participants.add(rec);
+    this.participantCount++;
+    this.stalled = false;
+    return rec;
+  }
+
+  /** @internal One `Account` handle fewer; the last one tears the account down. */
+  _dropAccountHandle(rec: AccountRecord): void {
+    if (--rec.handles === 0 && rec.state === 'open') this._teardownAccount(rec, 'closed');
+  }
+
+  /** @internal One `Participation` handle fewer; the last one tears the participant down. */
+  _dropParticipantHandle(rec: ParticipantRecord): void {
+    if (--rec.handles === 0) this._teardownParticipant(rec);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The transactions
+
+  /** @internal Claim: a live participant adds `bytes` (already validated). */
+  _claim(rec: ParticipantRecord, bytes: number): void {
+    if (this.state !== 'running') this._checkUsable();
+    if (!this.tracking) return;
+    if (this.usedBytes + bytes > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`claim(${bytes}) would take the tracker's total past Number.MAX_SAFE_INTEGER`);
+    }
+    this.apply(rec, bytes);
+  }
+
+  /** @internal Release: a participant gives back `bytes` (validated), clamped to what it holds. */
+  _release(rec: ParticipantRecord, bytes: number): void {
+    if (!this.tracking || this.state !== 'running') return;
+    if (bytes > rec.used) {
+      this.participantError(rec, 'over-release', new RangeError(`release(${bytes}) but only ${rec.used} bytes are claimed`));
+      bytes = rec.used;
+    }
+    if (bytes !== 0) this.apply(rec, -bytes);
+  }
+
+  /** @internal Tear-down of a participant: it leaves the books and all it held is released. */
+  _teardownParticipant(rec: ParticipantRecord): number {
+    if (!rec.live) return 0;
+    rec.live = false;
+    rec.standIn = null;
+    const released = rec.used;
+    if (released !== 0) this.apply(rec, -released);
+    rec.account.participants.delete(rec);
+    this.participantCount--;
+    this._participantFinalizer.unregister(rec);
+    return released;
+  }
+
+  /** @internal Tear-down of an account: its participants, its links, then `collapsed$`. */
+  _teardownAccount(rec: AccountRecord, reason: CollapseReason, releasedEarlier = 0): void {
+    if (rec.state !== 'open') return;
+    rec.state = reason;
+    let released = releasedEarlier;
+    for (const p of [...rec.participants]) released += this._teardownParticipant(p);
+    for (const parent of rec.parents) parent.children.delete(rec);
+    for (const child of rec.children) child.parents.delete(rec);
+    rec.parents.clear();
+    rec.children.clear();
+    this.openAccounts.delete(rec);
+    if (reason === 'reclaimed') this.counters.accountsCollapsed++;
+    if (this.eventSubject.observed) this.eventSubject.next({ type: 'collapse', account: rec.id, reason, released });
+    const listeners = rec.collapseListeners;
+    rec.collapseListeners = null;
+    if (listeners) {
+      for (const subscriber of listeners) {
+        subscriber.next(reason);
+        subscriber.complete();
+      }
+    }
+  }
+
+  /**
+   * The one fold over the books: every claim, release and tear-down goes through here.
+   * `rec === null` re-derives the consequences without a change (after `reconfigure`).
+   */
+  private apply(rec: ParticipantRecord | null, delta: number): void {
+    if (rec !== null) {
+      rec.used += delta;
+      rec.account.used += delta;
+      this.usedBytes += delta;
+      if (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0) this.corrupt();
+    }
+    if (this.state !== 'running') return;
+    const used = this.usedBytes;
+    const { softMax, lowWater, max } = this.config;
+    if (this.highPressure ? used <= lowWater : used > softMax) {
+      this.highPressure = !this.highPressure;
+      this.pressureSubject.next(this.highPressure ? 'high' : 'normal');
+    }
+    if (this.usageSubject.observed) this.usageSubject.next(this.snapshot());
+    if (used > max) {
+      if (!this.reclaimPending && !this.reclaimRunning && !this.stalled) this.scheduleReclamation();
+    } else if (delta < 0) {
+      this.stalled = false;
+    }
+  }
+
+  private corrupt(): void {
+    this.state = 'corrupted';
+    this.scheduled?.unsubscribe();
+    this.scheduled = null;
+    this.reclaimPending = false;
+  }
+
+  private snapshot(): Usage {
+    const { max, lowWater } = this.config;
+    return {
+      used: this.usedBytes,
+      max,
+      lowWater,
+      pressure: this.tracking ? this.usedBytes / max : 0,
+      reclaiming: this.reclaimPending || this.reclaimRunning,
+    };
+  }
+
+  private participantError(rec: ParticipantRecord, fault: ParticipantFault, error?: unknown): void {
+    this.counters.participantErrors++;
+    if (this.eventSubject.observed) {
+      this.eventSubject.next(
+        error === undefined
+          ? { type: 'participant-error', account: rec.account.id, fault }
+          : { type: 'participant-error', account: rec.account.id, fault, error },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Reclamation
+
+  private scheduleReclamation(): void {
+    this.reclaimPending = true;
+    const action = this.scheduler.schedule(() => {
+      this.scheduled = null;
+      this.reclaimPending = false;
+      void this.runReclamation();
+    });
+    // A synchronous scheduler has run (and finished) the action already.
+    if (this.reclaimPending) this.scheduled = action;
+  }
+
+  private resolveSettled(): void {
+    if (this.reclaimPending || this.reclaimRunning) return;
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private async runReclamation(): Promise<void> {
+    if (this.state !== 'running' || this.usedBytes <= this.config.max) {
+      this.resolveSettled();
+      return;
+    }
+    this.reclaimRunning = true;
+    this.counters.reclaimRuns++;
+    if (this.eventSubject.observed) {
+      this.eventSubject.next({ type: 'reclaim-start', used: this.usedBytes, max: this.config.max, lowWater: this.config.lowWater });
+    }
+    let victims = 0;
+    let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
+    try {
+      const heap = this.buildCandidates();
+      for (;;) {
+        if (this.state !== 'running') {
+          outcome = 'shutdown';
+          break;
+        }
+        if (this.usedBytes <= this.config.lowWater) {
+          outcome = 'low-water';
+          break;
+        }
+        const victim = this.popVictim(heap);
+        if (victim === undefined) break;
+        victims++;
+        this.counters.victims++;
+        const pending = this.reclaimVictim(victim.account, victim.key, heap);
+        if (pending !== undefined) await pending;
+      }
+    } catch (err) {
+      // Every participant callback is guarded, so reaching here is a bug in the tracker.
+      this.corrupt();
+      this.reclaimRunning = false;
+      this.resolveSettled();
+      throw new MemquotaError('Bug', `reclamation failed: ${String(err)}`);
+    }
+    this.reclaimRunning = false;
+    if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) this.stalled = true;
+    if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
+    if (this.state === 'running') this.apply(null, 0);
+    this.resolveSettled();
+  }
+
+  /**
+   * The heap key of an account: its oldest data (smallest first) or minus its bytes.
+   * `undefined` = not a candidate. Reads every own participant; tears down the faulty ones.
+   */
+  private keyOf(acc: AccountRecord): number | undefined {
+    if (this.policy === 'largest') {
+      for (const p of [...acc.participants]) {
+        if (p.participant() === undefined) this.collectGarbage(p);
+      }
+      return acc.used > 0 ? -acc.used : undefined;
+    }
+    let oldest: number | undefined;
+    for (const p of [...acc.participants]) {
+      const participant = p.participant();
+      if (participant === undefined) {
+        this.collectGarbage(p);
+        continue;
+      }
+      let age: number | undefined;
+      try {
+        age = participant.getOldest();
+      } catch (err) {
+        this.participantError(p, 'getOldest-threw', err);
+        this._teardownParticipant(p);
+        continue;
+      }
+      if (typeof age !== 'number' || Number.isNaN(age)) {
+        if (p.used > NO_DATA_SLOP) {
+          this.participantError(p, 'no-data-but-claimed');
+          age = -Infinity;
+        } else {
+          continue;
+        }
+      }
+      if (oldest === undefined || age < oldest) oldest = age;
+    }
+    return oldest;
+  }
+
+  private collectGarbage(p: ParticipantRecord): void {
+    this.participantError(p, 'garbage-collected');
+    this._teardownParticipant(p);
+  }
+
+  private buildCandidates(): MinHeap<AccountRecord> {
+    const keys: number[] = [];
+    const accounts: AccountRecord[] = [];
+    for (const acc of [...this.openAccounts]) {
+      if (acc.state !== 'open') continue;
+      const key = this.keyOf(acc);
+      if (key !== undefined) {
+        keys.push(key);
+        accounts.push(acc);
+      }
+    }
+    return new MinHeap(keys, accounts);
+  }
+
+  /** Pops the best open candidate whose key still holds (ages only grow, so a stale key is pushed back). */
+  private popVictim(heap: MinHeap<AccountRecord>): { account: AccountRecord; key: number } | undefined {
+    for (;;) {
+      const top = heap.pop();
+      if (top === undefined) return undefined;
+      const acc = top.value;
+      if (acc.state !== 'open') continue;
+      const key = this.keyOf(acc);
+      if (key === undefined) continue;
+      const next = heap.peekKey();
+      if (key > top.key && next !== undefined && key > next) {
+        heap.push(key, acc);
+        continue;
+      }
+      return { account: acc, key };
+    }
+  }
+
+  /**
+   * Asks the victim and every descendant to reclaim, all at once. Returns a promise when some
+   * answer is asynchronous, `undefined` when everything was settled synchronously.
+   */
+  private reclaimVictim(victim: AccountRecord, key: number, heap: MinHeap<AccountRecord>): Promise<void> | undefined {
+    const targets: AccountRecord[] = [victim];
+    const seen = new Set(targets);
+    for (let i = 0; i < targets.length; i++) {
+      for (const child of targets[i]!.children) {
+        if (!seen.has(child)) {
+          seen.add(child);
+          targets.push(child);
+        }
+      }
+    }
+    if (this.eventSubject.observed) {
+      this.eventSubject.next({
+        type: 'victim',
+        account: victim.id,
+        oldest: this.policy === 'oldest' ? key : undefined,
+        bytes: victim.used,
+        accounts: targets.length,
+      });
+    }
+    const before = this.usedBytes;
+    const victimBytes = victim.used;
+    const heldBefore = targets.map((acc) => acc.used);
+    const partial = new Set<AccountRecord>();
+    const pending: PromiseLike<void>[] = [];
+    for (const acc of targets) {
+      for (const p of [...acc.participants]) {
+        if (!p.live) continue;
+        const participant = p.participant();
+        if (participant === undefined) {
+          this.collectGarbage(p);
+          continue;
+        }
+        let answer: Reclaimed | PromiseLike<Reclaimed>;
+        try {
+          answer = participant.reclaim();
+        } catch (err) {
+          this.participantError(p, 'reclaim-threw', err);
+          this._teardownParticipant(p);
+          continue;
+        }
+        if (isThenable(answer)) {
+          pending.push(
+            Promise.resolve(answer).then(
+              (settled) => this.settleAnswer(p, settled, partial),
+              (err: unknown) => {
+                this.participantError(p, 'reclaim-threw', err);
+                this._teardownParticipant(p);
+              },
+            ),
+          );
+        } else {
+          this.settleAnswer(p, answer, partial);
+        }
+      }
+    }
+    const finish = (): void => {
+      targets.forEach((acc, i) => {
+        if (acc.state === 'open' && !partial.has(acc)) this._teardownAccount(acc, 'reclaimed', Math.max(0, heldBefore[i]! - acc.used));
+      });
+      if (this.usedBytes < before) this.counters.bytesReclaimed += before - this.usedBytes;
+      // A partial victim that freed something goes back in the heap with its new key.
+      if (victim.state === 'open' && victim.used < victimBytes) {
+        const newKey = this.keyOf(victim);
+        if (newKey !== undefined) heap.push(newKey, victim);
+      }
+    };
+    if (pending.length === 0) {
+      finish();
+      return undefined;
+    }
+    return Promise.all(pending).then(finish);
+  }
+
+  private settleAnswer(p: ParticipantRecord, answer: unknown, partial: Set<AccountRecord>): void {
+    if (answer === 'partial') {
+      if (p.live) partial.add(p.account);
+      return;
+    }
+    if (answer !== 'collapsing') this.participantError(p, 'reclaim-invalid-answer', new TypeError(`reclaim() answered ${String(answer)}`));
+    this._teardownParticipant(p);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Public types shared by the tracker core and the operators.
+ *
+ * @module
+ */
+import type { SchedulerLike } from 'rxjs';
+
+/**
+ * A participant's answer to a reclaim request.
+ *
+ * - `'collapsing'`: it freed (or is freeing) everything and is gone; the tracker tears it down
+ *   and releases whatever it still has claimed.
+ * - `'partial'`: it freed some memory (through `release`) and stays alive; the tracker
+ *   re-reads its data age and goes on.
+ */
+export type Reclaimed = 'collapsing' | 'partial';
+
+/**
+ * An object that holds memory on behalf of an account: a queue, a cache, a buffer.
+ *
+ * ## What the tracker expects
+ * - `getOldest()` returns the tracker-clock timestamp (`tracker.now()`) of the oldest data it
+ *   holds, or `undefined` when it holds none. It must be cheap and must not change the books;
+ *   if it throws, the participant is torn down and its memory released.
+ * - `reclaim()` is called when its account (or an ancestor) is chosen as a victim. It should
+ *   free memory (calling `release`) and answer. While inside `reclaim()` the participant may
+ *   call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle. If it throws or
+ *   its promise rejects, it counts as `'collapsing'`.
+ *
+ * The tracker holds a participant only weakly: if it is garbage-collected, its memory counts
+ * as freed.
+ */
+export interface Participant {
+  /** Timestamp (tracker clock, ms) of the oldest data held, or `undefined` for none. */
+  getOldest(): number | undefined;
+  /** Free everything (`'collapsing'`) or some (`'partial'`) of what is held. */
+  reclaim(): Reclaimed | PromiseLike<Reclaimed>;
+}
+
+/**
+ * Why an account was torn down, as emitted by `account.collapsed$`.
+ *
+ * - `'reclaimed'`: chosen as a victim (or a descendant of one) by reclamation.
+ * - `'closed'`: its last `Account` handle was closed or garbage-collected.
+ * - `'tracker-shutdown'`: its tracker was shut down.
+ */
+export type CollapseReason = 'reclaimed' | 'closed' | 'tracker-shutdown';
+
+/** How reclamation picks its next victim account. */
+export type VictimPolicy = 'oldest' | 'largest';
+
+/**
+ * The quota: bytes, or `'auto'` for a limit derived from the machine.
+ *
+ * - `max` (default `'auto'`): reclamation starts when total use passes it. `Infinity`
+ *   disables tracking altogether (a no-op tracker).
+ * - `lowWater` (default `'auto'` = 75 % of `max`): reclamation goes on until use is at or
+ *   below it. Must be at most 98 % of `max`.
+ * - `softMax` (default 90 % of `max`, never below `lowWater`): above it `pressure$` turns
+ *   `'high'`; must lie between `lowWater` and `max`.
+ */
+export interface MemquotaConfig {
+  /** Bytes, `'auto'` (default) or `Infinity` (disabled). */
+  max?: number | 'auto';
+  /** Bytes or `'auto'` (default: 75 % of `max`). */
+  lowWater?: number | 'auto';
+  /** Bytes or `'auto'` (default: 90 % of `max`, at least `lowWater`). */
+  softMax?: number | 'auto';
+}
+
+/** Options of a tracker that are not part of the quota itself. */
+export interface TrackerOptions {
+  /** Clock for data ages, in ms. Default `performance.now`. */
+  now?: () => number;
+  /**
+   * Where reclamation runs. Default `asapScheduler` (a microtask after the claim that crossed
+   * `max`). With a synchronous scheduler (`queueScheduler`) reclamation runs at the end of
+   * the `claim` call that crossed `max`, once the books are updated.
+   */
+  scheduler?: SchedulerLike;
+  /** `'oldest'` data first (default) or `'largest'` account first. */
+  victimPolicy?: VictimPolicy;
+}
+
+/** A snapshot of a tracker's use, as emitted by `usage$`. */
+export interface Usage {
+  /** Bytes claimed by live participants. */
+  readonly used: number;
+  /** The current `max`. */
+  readonly max: number;
+  /** The current `lowWater`. */
+  readonly lowWater: number;
+  /** `used / max` (0 when tracking is disabled). */
+  readonly pressure: number;
+  /** Whether a reclamation is scheduled or running. */
+  readonly reclaiming: boolean;
+}
+
+/** Counters since the tracker was created, read through `tracker.stats`. */
+export interface TrackerStats {
+  /** Reclamation runs started. */
+  readonly reclaimRuns: number;
+  /** Victim accounts chosen. */
+  readonly victims: number;
+  /** Bytes freed while reclaiming (claims released by reclaimed participants). */
+  readonly bytesReclaimed: number;
+  /** Accounts torn down by reclamation. */
+  readonly accountsCollapsed: number;
+  /** `participant-error` events. */
+  readonly participantErrors: number;
+  /** Accounts currently open. */
+  readonly accounts: number;
+  /** Participants currently registered. */
+  readonly participants: number;
+}
+
+/** What went wrong in a `participant-error` event. */
+export type ParticipantFault =
+  /** `getOldest()` threw: the participant was torn down. */
+  | 'getOldest-threw'
+  /** `reclaim()` threw or its promise rejected: counted as collapsed. */
+  | 'reclaim-threw'
+  /** `reclaim()` answered something other than `'collapsing'` / `'partial'`: counted as collapsed. */
+  | 'reclaim-invalid-answer'
+  /** It said it holds no data while the books say it holds more than the slop. */
+  | 'no-data-but-claimed'
+  /** It released more than it had claimed; the release was clamped. */
+  | 'over-release'
+  /** It was garbage-collected without being closed; its memory was released. */
+  | 'garbage-collected';
+
+/** An event of the tracker's life, as emitted by `events$`. */
+export type MemquotaEvent =
+  | {
+      readonly type: 'reclaim-start';
+      readonly used: number;
+      readonly max: number;
+      readonly lowWater: number;
+    }
+  | {
+      readonly type: 'victim';
+      /** The victim account's id. */
+      readonly account: number;
+      /** Its oldest data timestamp (`-Infinity` for a faulty participant), or `undefined` under `'largest'`. */
+      readonly oldest: number | undefined;
+      /** Bytes its own participants held when chosen. */
+      readonly bytes: number;
+      /** How many accounts (victim and descendants) were asked to reclaim. */
+      readonly accounts: number;
+    }
+  | {
+      readonly type: 'collapse';
+      readonly account: number;
+      readonly reason: CollapseReason;
+      /** Bytes released by the tear-down. */
+      readonly released: number;
+    }
+  | {
+      readonly type: 'reclaim-end';
+      readonly used: number;
+      /** Victims chosen in this run. */
+      readonly victims: number;
+      /** Why the run stopped. */
+      readonly outcome: 'low-water' | 'no-candidate' | 'shutdown';
+    }
+  | {
+      readonly type: 'participant-error';
+      readonly account: number;
+      readonly fault: ParticipantFault;
+      /** The thrown value, where there was one. */
+      readonly error?: unknown;
+    };

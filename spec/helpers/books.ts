@@ -1,0 +1,89 @@
+/**
+ * The one spec helper that checks the books.
+ *
+ * `expectBooks(tracker, participants)` asserts, after any step:
+ * - `tracker.audit()` finds no broken invariant (used = Σ live claims, per-account sums,
+ *   no torn-down record left in the books, no dangling parent/child link);
+ * - `tracker.used` equals the sum of what the spec's own live test participants say they
+ *   claimed (the spec's ledger, independent of the tracker's records);
+ * - optionally, how many accounts and participants are still in the books.
+ */
+import { expect } from 'chai';
+import type { MemoryQuotaTracker, Participant, Participation, Reclaimed } from '../../index.js';
+
+/** A participant for specs: keeps its own ledger of what it claimed. */
+export class TestParticipant implements Participant {
+  /** Bytes this participant believes it holds. */
+  held = 0;
+  /** Set once it collapsed (reclaimed) or was torn down by the spec. */
+  collapsed = false;
+  /** How many times `reclaim()` was called. */
+  reclaimCalls = 0;
+  participation!: Participation;
+  /** What `reclaim()` does; default: free everything and collapse. */
+  onReclaim: (self: TestParticipant) => Reclaimed | PromiseLike<Reclaimed> = (self) => {
+    self.collapse();
+    return 'collapsing';
+  };
+  /** What `getOldest()` does; default: `oldest` while holding data. */
+  onGetOldest: (self: TestParticipant) => number | undefined = (self) => (self.held > 0 ? self.oldest : undefined);
+
+  constructor(public oldest: number | undefined = undefined) {}
+
+  getOldest(): number | undefined {
+    return this.onGetOldest(this);
+  }
+
+  reclaim(): Reclaimed | PromiseLike<Reclaimed> {
+    this.reclaimCalls++;
+    return this.onReclaim(this);
+  }
+
+  claim(bytes: number, at?: number): void {
+    this.participation.claim(bytes);
+    this.held += bytes;
+    if (at !== undefined && (this.oldest === undefined || this.held === bytes)) this.oldest = at;
+  }
+
+  release(bytes: number): void {
+    this.participation.release(bytes);
+    this.held = Math.max(0, this.held - bytes);
+  }
+
+  /** Frees everything it holds (as a collapsing participant does) and forgets its claims. */
+  collapse(): void {
+    this.collapsed = true;
+    this.held = 0;
+  }
+
+  /** Whether the tracker still counts this participant. */
+  get live(): boolean {
+    return !this.participation.closed;
+  }
+}
+
+/** The live test participants' ledger: what they say they hold. */
+export function ledger(participants: Iterable<TestParticipant>): number {
+  let sum = 0;
+  for (const p of participants) if (p.live) sum += p.held;
+  return sum;
+}
+
+/**
+ * Asserts that the books balance. `participants` (when given) are every test participant the
+ * scenario made; the dead ones are skipped.
+ */
+export function expectBooks(
+  tracker: MemoryQuotaTracker,
+  participants?: Iterable<TestParticipant>,
+  records?: { accounts?: number; participants?: number },
+): void {
+  const report = tracker.audit();
+  expect(report.problems, 'tracker.audit() problems').to.deep.equal([]);
+  expect(tracker.used, 'tracker.used vs records').to.equal(report.claimed);
+  if (participants !== undefined) {
+    expect(tracker.used, 'tracker.used vs the live participants\' own ledger').to.equal(ledger(participants));
+  }
+  if (records?.accounts !== undefined) expect(report.accounts, 'open accounts').to.equal(records.accounts);
+  if (records?.participants !== undefined) expect(report.participants, 'live participants').to.equal(records.participants);
+}
