@@ -61,3 +61,4 @@ export type {
   Usage,
   VictimPolicy,
 } from './lib/types.js';
+export { memoryCost } from './lib/cost.js';
