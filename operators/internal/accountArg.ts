@@ -1,0 +1,30 @@
+/**
+ * The account argument of every queue operator: an `Account` shared by all subscriptions,
+ * or a factory called once per subscription (whose account the operator closes on teardown).
+ *
+ * @module
+ */
+import { Account } from '../../lib/account.js';
+
+/** An account shared by subscriptions, or a factory giving each subscription its own. */
+export type AccountArg = Account | (() => Account);
+
+/** Checks the argument when the operator is created, so a mistake fails at pipe time. */
+export function checkAccountArg(arg: AccountArg, operator: string): void {
+  if (!(arg instanceof Account) && typeof arg !== 'function') {
+    throw new TypeError(`${operator}: account must be an Account or a function returning one, got ${arg === null ? 'null' : typeof arg}`);
+  }
+}
+
+/**
+ * The account for one subscription, and whether the subscription owns it (must close it).
+ * Throws what the factory throws, or TypeError if it returns no Account.
+ */
+export function accountFor(arg: AccountArg, operator: string): { account: Account; owned: boolean } {
+  if (arg instanceof Account) return { account: arg, owned: false };
+  const account = arg();
+  if (!(account instanceof Account)) {
+    throw new TypeError(`${operator}: the account factory must return an Account, got ${account === null ? 'null' : typeof account}`);
+  }
+  return { account, owned: true };
+}
