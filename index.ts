@@ -62,3 +62,6 @@ export type {
   VictimPolicy,
 } from './lib/types.js';
 export { memoryCost } from './lib/cost.js';
+export { memquota, type MemquotaOptions } from './operators/memquota.js';
+export { memquotaQueue, type MemquotaQueueOptions, type MemquotaChannel, type QueueSender, type QueueReceiver } from './operators/memquotaQueue.js';
+export type { OnReclaim } from './operators/internal/participantQueue.js';

@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
 import { Participation } from './participation.js';
-import { accountGone, type AccountRecord } from './records.js';
+import { accountGone, type AccountRecord, type CollapseListener } from './records.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -210,6 +210,19 @@ export class Account implements Disposable {
     this.close();
   }
 
+  /**
+   * @internal Tells `listener` once when the account is torn down (a lighter `collapsed$` for
+   * the operators). Returns false, without registering, if it is torn down already.
+   */
+  _watchCollapse(listener: CollapseListener): boolean {
+    return watchCollapse(this.record(), listener);
+  }
+
+  /** @internal Undoes `_watchCollapse`. */
+  _unwatchCollapse(listener: CollapseListener): void {
+    if (this.rec !== null) unwatchCollapse(this.rec, listener);
+  }
+
   /** A handle that does not keep the account open. */
   downgrade(): WeakAccount {
     return new WeakAccount(this.record());
@@ -280,10 +293,23 @@ function collapsedOf(rec: AccountRecord): Observable<CollapseReason> {
       subscriber.complete();
       return undefined;
     }
-    const listeners = (rec.collapseListeners ??= new Set());
-    listeners.add(subscriber);
-    return () => {
-      rec.collapseListeners?.delete(subscriber);
+    const listener: CollapseListener = {
+      accountCollapsed(reason) {
+        subscriber.next(reason);
+        subscriber.complete();
+      },
     };
+    watchCollapse(rec, listener);
+    return () => unwatchCollapse(rec, listener);
   });
+}
+
+function watchCollapse(rec: AccountRecord, listener: CollapseListener): boolean {
+  if (rec.state !== 'open') return false;
+  (rec.collapseListeners ??= new Set()).add(listener);
+  return true;
+}
+
+function unwatchCollapse(rec: AccountRecord, listener: CollapseListener): void {
+  rec.collapseListeners?.delete(listener);
 }

@@ -13,10 +13,14 @@
  *
  * @module
  */
-import type { Subscriber } from 'rxjs';
 import { MemquotaError } from './errors.js';
 import type { CollapseReason, Participant } from './types.js';
 import type { MemoryQuotaTracker } from './tracker.js';
+
+/** Something told once when an account is torn down. */
+export interface CollapseListener {
+  accountCollapsed(reason: CollapseReason): void;
+}
 
 /** The books of one account. */
 export class AccountRecord {
@@ -29,8 +33,8 @@ export class AccountRecord {
   readonly parents = new Set<AccountRecord>();
   readonly children = new Set<AccountRecord>();
   readonly participants = new Set<ParticipantRecord>();
-  /** Subscribers of `collapsed$`, created on first subscription. */
-  collapseListeners: Set<Subscriber<CollapseReason>> | null = null;
+  /** Told once when the account is torn down (`collapsed$` subscribers, queue operators). */
+  collapseListeners: Set<CollapseListener> | null = null;
 
   constructor(
     readonly tracker: MemoryQuotaTracker,

@@ -422,10 +422,7 @@ export class MemoryQuotaTracker {
     const listeners = rec.collapseListeners;
     rec.collapseListeners = null;
     if (listeners) {
-      for (const subscriber of listeners) {
-        subscriber.next(reason);
-        subscriber.complete();
-      }
+      for (const listener of listeners) listener.accountCollapsed(reason);
     }
   }
 

@@ -6,6 +6,9 @@
  * @module
  */
 
+const EMPTY: readonly unknown[] = [];
+const EMPTY_F64 = new Float64Array(0);
+
 /** FIFO of `(value, cost, arrivedAt)` triples with a running byte total. */
 export class CostQueue<T> {
   private values: (T | undefined)[];
@@ -19,13 +22,12 @@ export class CostQueue<T> {
   /** Cost of the value returned by the last `shift()`. */
   lastCost = 0;
 
-  constructor(initialCapacity = 8) {
-    let capacity = 8;
-    while (capacity < initialCapacity) capacity *= 2;
-    this.values = new Array<T | undefined>(capacity);
-    this.costs = new Float64Array(capacity);
-    this.times = new Float64Array(capacity);
-    this.mask = capacity - 1;
+  /** Starts empty with no storage: an idle queue costs only this object. */
+  constructor() {
+    this.values = EMPTY as (T | undefined)[];
+    this.costs = EMPTY_F64;
+    this.times = EMPTY_F64;
+    this.mask = -1;
   }
 
   /** Number of values held. */
@@ -72,7 +74,7 @@ export class CostQueue<T> {
   }
 
   private grow(): void {
-    const capacity = (this.mask + 1) * 2;
+    const capacity = this.mask < 0 ? 8 : (this.mask + 1) * 2;
     const values = new Array<T | undefined>(capacity);
     const costs = new Float64Array(capacity);
     const times = new Float64Array(capacity);

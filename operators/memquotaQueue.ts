@@ -1,0 +1,225 @@
+/**
+ * `memquotaQueue`: a channel whose buffer counts against the memory quota.
+ *
+ * @module
+ */
+import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { memoryCost } from '../lib/cost.js';
+import type { MemoryReclaimedError } from '../lib/errors.js';
+import { accountFor, checkAccountArg, type AccountArg } from './internal/accountArg.js';
+import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
+
+/** Options of {@link memquotaQueue}. */
+export interface MemquotaQueueOptions<T> {
+  /** Bytes a value holds while queued. Default {@link memoryCost}. */
+  cost?: (value: T) => number;
+  /**
+   * When the account is reclaimed: `'error'` (default) the receiver errors with
+   * `MemoryReclaimedError`; `'complete'` it completes; `'drop-oldest'` the oldest queued values
+   * are dropped and the channel stays open.
+   */
+  onReclaim?: OnReclaim;
+}
+
+/** The pushing end of a {@link memquotaQueue}: an Observer that never throws. */
+export interface QueueSender<T> extends Observer<T> {
+  /** True once the channel no longer takes values (ended, consumer gone, or reclaimed). */
+  readonly closed: boolean;
+}
+
+/** The pulling end of a {@link memquotaQueue}: subscribe, or `for await` at your own pace. */
+export type QueueReceiver<T> = Observable<T> & AsyncIterable<T>;
+
+/** The two ends of a {@link memquotaQueue}. */
+export interface MemquotaChannel<T> {
+  /** Push values (and `complete()` / `error()`) here. */
+  readonly sender: QueueSender<T>;
+  /** One consumer at a time takes them here; when it leaves, the channel is freed. */
+  readonly receiver: QueueReceiver<T>;
+}
+
+interface Pull<T> {
+  resolve(result: IteratorResult<T>): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Creates a channel whose buffered values are claimed in `account`: the producer pushes into
+ * `sender`, one consumer takes from `receiver`, as an Observable or, pulling at its own pace,
+ * as an AsyncIterable.
+ *
+ * <span class="informal">A bounded mailbox between a fast producer and a slow consumer:
+ * if the consumer falls too far behind, the quota system reclaims the channel.</span>
+ *
+ * ```text
+ * sender.next:  a b c d e f g …          (the consumer awaits a slow write per value)
+ * receiver:     a . . b . . c . . #       # = MemoryReclaimedError once the buffered
+ *                                             values are the oldest data over max
+ * ```
+ *
+ * Each value pushed is claimed (its `cost`) until the consumer takes it. Leaving the loop (or
+ * unsubscribing) frees the channel: queued values are dropped and released and
+ * `sender.closed` turns true. After reclamation `sender.next` drops values without throwing
+ * and `sender.closed` is true; the receiver errors with `MemoryReclaimedError`. A factory
+ * account is created here and closed when the channel ends. The receiver takes one consumer
+ * at a time; a second concurrent one errors with a TypeError.
+ *
+ * ## Example
+ * ```ts
+ * import { MemoryQuotaTracker, memquotaQueue } from 'rxjs-memquota';
+ *
+ * const tracker = MemoryQuotaTracker.create({ max: 64 * 1024 * 1024 });
+ * const { sender, receiver } = memquotaQueue<Buffer>(tracker.newAccount(), { cost: (b) => b.length });
+ * producer$.subscribe(sender);
+ * for await (const chunk of receiver) await write(chunk);
+ * ```
+ *
+ * @see {@link memquota}
+ * @param account The account to claim in, or a factory for the channel's own account.
+ * @param options `cost`, `onReclaim`.
+ * @return The `sender` and `receiver` ends.
+ * @throws TypeError for a bad argument; MemquotaError if the account is closed.
+ */
+export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOptions<T> = {}): MemquotaChannel<T> {
+  checkAccountArg(account, 'memquotaQueue');
+  const { cost = memoryCost as (value: T) => number } = options;
+  checkCost(cost, 'memquotaQueue');
+  const onReclaim = checkOnReclaim(options.onReclaim, 'memquotaQueue');
+
+  let consumer: Subscriber<T> | null = null;
+  let pull: Pull<T> | null = null;
+  let delivering = false;
+  // How the channel ends once the queue is empty.
+  let ending: 'complete' | 'error' | null = null;
+  let endError: unknown;
+  // Set once the consumer has been told the end (or has left): nothing more is delivered.
+  let finished = false;
+
+  const gone = (error: MemoryReclaimedError | undefined): void => {
+    if (error === undefined) ending = 'complete';
+    else {
+      ending = 'error';
+      endError = error;
+    }
+    finish();
+  };
+
+  const { account: acc, owned } = accountFor(account, 'memquotaQueue');
+  let queue: ParticipantQueue<T>;
+  try {
+    queue = new ParticipantQueue<T>(acc, owned, onReclaim, gone);
+  } catch (err) {
+    if (owned) acc.close();
+    throw err;
+  }
+
+  // Tells whoever is listening how the channel ended; frees the queue.
+  function finish(): void {
+    if (finished || ending === null) return;
+    if (consumer === null && pull === null) return; // told to the next consumer that comes
+    finished = true;
+    queue.close();
+    const c = consumer;
+    const p = pull;
+    consumer = null;
+    pull = null;
+    if (ending === 'complete') {
+      c?.complete();
+      p?.resolve({ value: undefined, done: true });
+    } else {
+      c?.error(endError);
+      p?.reject(endError);
+    }
+  }
+
+  function drain(): void {
+    if (delivering) return;
+    delivering = true;
+    while (consumer !== null && queue.length > 0) consumer.next(queue.dequeue());
+    delivering = false;
+    if (queue.length === 0) finish();
+  }
+
+  function leave(): void {
+    consumer = null;
+    pull = null;
+    finished = true;
+    queue.close();
+  }
+
+  const sender: QueueSender<T> = {
+    get closed() {
+      return finished || queue.gone || ending !== null;
+    },
+    next(value: T) {
+      if (finished || queue.gone || ending !== null) return;
+      let bytes: number;
+      try {
+        bytes = checkedCost(cost(value));
+        if (queue.length === 0 && !delivering) {
+          if (consumer !== null) {
+            // Straight through, never held; what the consumer sends meanwhile waits its turn.
+            delivering = true;
+            consumer.next(value);
+            delivering = false;
+            if (queue.length > 0) drain();
+            return;
+          }
+          if (pull !== null) {
+            const p = pull;
+            pull = null;
+            return p.resolve({ value, done: false });
+          }
+        }
+        if (!queue.enqueue(value, bytes)) return;
+      } catch (err) {
+        // A throwing cost or a refused claim ends the channel with that error.
+        sender.error(err);
+        return;
+      }
+      if (consumer !== null) drain();
+    },
+    error(err: unknown) {
+      if (finished || queue.gone || ending !== null) return;
+      ending = 'error';
+      endError = err;
+      if (queue.length === 0) finish();
+    },
+    complete() {
+      if (finished || queue.gone || ending !== null) return;
+      ending = 'complete';
+      if (queue.length === 0) finish();
+    },
+  };
+
+  const busy = (): TypeError => new TypeError('memquotaQueue: the receiver has a consumer already; a channel delivers to one consumer at a time');
+  const freed = (): TypeError => new TypeError('memquotaQueue: the receiver was left (unsubscribed or returned) and the channel freed');
+
+  const receiver = new Observable<T>((subscriber) => {
+    if (consumer !== null || pull !== null) return subscriber.error(busy());
+    if (finished) return subscriber.error(freed());
+    consumer = subscriber;
+    drain();
+    return () => {
+      if (consumer === subscriber) leave();
+    };
+  }) as QueueReceiver<T>;
+
+  receiver[Symbol.asyncIterator] = (): AsyncIterator<T> => ({
+    next(): Promise<IteratorResult<T>> {
+      if (consumer !== null || pull !== null) return Promise.reject(busy());
+      if (queue.length > 0) return Promise.resolve({ value: queue.dequeue(), done: false });
+      if (finished) return Promise.resolve({ value: undefined, done: true });
+      return new Promise<IteratorResult<T>>((resolve, reject) => {
+        pull = { resolve, reject };
+        finish(); // delivers the end at once if the channel has ended
+      });
+    },
+    return(): Promise<IteratorResult<T>> {
+      leave();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+  });
+
+  return { sender, receiver };
+}
