@@ -164,7 +164,12 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
             return;
           }
           if (scheduler === undefined && !delivering && queue.length === 0) {
-            subscriber.next(value); // straight through: never held, never claimed
+            // Straight through: never held, never claimed. What the subscriber emits back into
+            // the source meanwhile (reentrancy) waits in the queue.
+            delivering = true;
+            subscriber.next(value);
+            delivering = false;
+            if (queue.length > 0 || ending !== null) drain();
             return;
           }
           try {
