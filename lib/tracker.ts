@@ -7,7 +7,7 @@
  * - **release** (`_release`): a participant gives bytes back (clamped to what it holds);
  * - **tear-down** (`_teardownParticipant`, `_teardownAccount`): a participant or a whole
  *   account leaves the books and everything it held is released at once.
- * Each goes through {@link MemoryQuotaTracker.apply}, the one fold that updates the three
+ * Each goes through {@link MemoryQuotaTracker.fold}, the one fold that updates the three
  * counters and then derives what follows: a reclamation to schedule, a pressure edge, a
  * `usage$` snapshot (built only when someone subscribes).
  *
@@ -263,7 +263,7 @@ export class MemoryQuotaTracker {
     if (!this.tracking || this.state !== 'running') return;
     this.config = resolved;
     this.stalled = false;
-    this.apply(null, 0);
+    this.fold(null, 0);
   }
 
   /** Resolves when no reclamation is scheduled or running. */
@@ -380,7 +380,7 @@ export class MemoryQuotaTracker {
     if (this.usedBytes + bytes > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`claim(${bytes}) would take the tracker's total past Number.MAX_SAFE_INTEGER`);
     }
-    this.apply(rec, bytes);
+    this.fold(rec, bytes);
   }
 
   /** @internal Release: a participant gives back `bytes` (validated), clamped to what it holds. */
@@ -390,7 +390,7 @@ export class MemoryQuotaTracker {
       this.participantError(rec, 'over-release', new RangeError(`release(${bytes}) but only ${rec.used} bytes are claimed`));
       bytes = rec.used;
     }
-    if (bytes !== 0) this.apply(rec, -bytes);
+    if (bytes !== 0) this.fold(rec, -bytes);
   }
 
   /** @internal Tear-down of a participant: it leaves the books and all it held is released. */
@@ -399,7 +399,7 @@ export class MemoryQuotaTracker {
     rec.live = false;
     rec.standIn = null;
     const released = rec.used;
-    if (released !== 0) this.apply(rec, -released);
+    if (released !== 0) this.fold(rec, -released);
     rec.account.participants.delete(rec);
     this.participantCount--;
     this._participantFinalizer.unregister(rec);
@@ -430,7 +430,7 @@ export class MemoryQuotaTracker {
    * The one fold over the books: every claim, release and tear-down goes through here.
    * `rec === null` re-derives the consequences without a change (after `reconfigure`).
    */
-  private apply(rec: ParticipantRecord | null, delta: number): void {
+  private fold(rec: ParticipantRecord | null, delta: number): void {
     if (rec !== null) {
       rec.used += delta;
       rec.account.used += delta;
@@ -542,7 +542,7 @@ export class MemoryQuotaTracker {
     this.reclaimRunning = false;
     if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) this.stalled = true;
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
-    if (this.state === 'running') this.apply(null, 0);
+    if (this.state === 'running') this.fold(null, 0);
     this.resolveSettled();
   }
 

@@ -24,7 +24,9 @@ function virtualTracker(testScheduler: TestScheduler, max = 1000, lowWater = 750
 }
 
 function marbles(): TestScheduler {
-  return new TestScheduler((actual, expected) => expect(actual).to.deep.equal(expected));
+  return new TestScheduler((actual, expected) => {
+    expect(actual).to.deep.equal(expected);
+  });
 }
 
 /** Reclaimed-stream error as the marble comparator sees it. */

@@ -13,7 +13,9 @@ function quota(max = 20 * MiB, lowWater = 15 * MiB, now?: () => number): MemoryQ
 describe('memquotaQueue', () => {
   describe('as a channel', () => {
     it('should hand values to an Observable receiver in marble time', () => {
-      const testScheduler = new TestScheduler((a, e) => expect(a).to.deep.equal(e));
+      const testScheduler = new TestScheduler((a, e) => {
+        expect(a).to.deep.equal(e);
+      });
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
         const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 }, { scheduler: testScheduler, now: () => testScheduler.now() });
         const { sender, receiver } = memquotaQueue<string>(tracker.newAccount());
