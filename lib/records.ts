@@ -28,6 +28,8 @@ export class AccountRecord {
   handles = 1;
   /** Bytes claimed by this account's own participants. */
   used = 0;
+  /** True while reclamation waits for this account's participants to answer. */
+  reclaiming = false;
   /** `'open'`, or torn down for the reason given. */
   state: 'open' | CollapseReason = 'open';
   readonly parents = new Set<AccountRecord>();

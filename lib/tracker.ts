@@ -98,6 +98,8 @@ export class MemoryQuotaTracker {
   private config: ResolvedConfig;
   private readonly tracking: boolean;
   private state: TrackerState = 'running';
+  /** What corrupted the tracker, when it was an exception. */
+  private corruption: unknown = undefined;
   private readonly clock: () => number;
   private readonly scheduler: SchedulerLike;
   private readonly policy: VictimPolicy;
@@ -332,7 +334,8 @@ export class MemoryQuotaTracker {
   _checkUsable(): void {
     if (this.state === 'running') return;
     if (this.state === 'shutdown') throw new MemquotaError('TrackerShutdown', 'the memory quota tracker was shut down');
-    throw new MemquotaError('TrackerCorrupted', 'the memory quota tracker found its books inconsistent and refuses all work');
+    const cause = this.corruption === undefined ? '' : ` (${String(this.corruption)})`;
+    throw new MemquotaError('TrackerCorrupted', `the memory quota tracker found its books inconsistent and refuses all work${cause}`);
   }
 
   /** @internal The record behind an account argument, with a clear TypeError for anything else. */
@@ -362,7 +365,8 @@ export class MemoryQuotaTracker {
 
   /** @internal One `Account` handle fewer; the last one tears the account down. */
   _dropAccountHandle(rec: AccountRecord): void {
-    if (--rec.handles === 0 && rec.state === 'open') this._teardownAccount(rec, 'closed');
+    // A stream closing its own account while answering a reclaim request was still reclaimed.
+    if (--rec.handles === 0 && rec.state === 'open') this._teardownAccount(rec, rec.reclaiming ? 'reclaimed' : 'closed');
   }
 
   /** @internal One `Participation` handle fewer; the last one tears the participant down. */
@@ -533,11 +537,13 @@ export class MemoryQuotaTracker {
         if (pending !== undefined) await pending;
       }
     } catch (err) {
-      // Every participant callback is guarded, so reaching here is a bug in the tracker.
+      // Every participant callback is guarded, so reaching here is a bug in the tracker: stop
+      // trusting the books rather than crash the process.
+      this.corruption = err;
       this.corrupt();
       this.reclaimRunning = false;
       this.resolveSettled();
-      throw new MemquotaError('Bug', `reclamation failed: ${String(err)}`);
+      return;
     }
     this.reclaimRunning = false;
     if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) this.stalled = true;
@@ -649,6 +655,7 @@ export class MemoryQuotaTracker {
     const before = this.usedBytes;
     const victimBytes = victim.used;
     const heldBefore = targets.map((acc) => acc.used);
+    for (const acc of targets) acc.reclaiming = true;
     const partial = new Set<AccountRecord>();
     const pending: PromiseLike<void>[] = [];
     for (const acc of targets) {
@@ -684,6 +691,7 @@ export class MemoryQuotaTracker {
     }
     const finish = (): void => {
       targets.forEach((acc, i) => {
+        acc.reclaiming = false;
         if (acc.state === 'open' && !partial.has(acc)) this._teardownAccount(acc, 'reclaimed', Math.max(0, heldBefore[i]! - acc.used));
       });
       if (this.usedBytes < before) this.counters.bytesReclaimed += before - this.usedBytes;
