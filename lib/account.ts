@@ -138,12 +138,17 @@ export class Account implements Disposable {
    * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
    */
   registerParticipant(participant: Participant): Participation {
+    return this._register(participant, true);
+  }
+
+  /** @internal Registration; the operators pass `finalize: false` (see `Participation`). */
+  _register(participant: Participant, finalize: boolean): Participation {
     if (!isParticipant(participant)) throw new TypeError('participant must have getOldest() and reclaim() methods');
     const rec = this.open();
     const p = rec.tracker._addParticipant(rec);
     p.target = new WeakRef(participant);
     rec.tracker._participantFinalizer.register(participant, p, p);
-    return new Participation(p);
+    return new Participation(p, finalize);
   }
 
   /**

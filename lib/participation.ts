@@ -21,11 +21,18 @@ import { invalidBytes } from './tracker.js';
 export class Participation implements Disposable {
   private rec: ParticipantRecord | null;
 
-  /** @internal Use `account.registerParticipant()`. */
-  constructor(rec: ParticipantRecord) {
+  /**
+   * @internal Use `account.registerParticipant()`. `finalize: false` is for the operators'
+   * own participations, which live exactly as long as their participant (whose collection the
+   * tracker notices anyway): it saves a finalizer registration per stream.
+   */
+  constructor(rec: ParticipantRecord, finalize = true) {
     this.rec = rec;
-    rec.account.tracker._participationFinalizer.register(this, rec, this);
+    this.finalized = finalize;
+    if (finalize) rec.account.tracker._participationFinalizer.register(this, rec, this);
   }
+
+  private readonly finalized: boolean;
 
   /**
    * Records that the participant now holds `bytes` more.
@@ -86,7 +93,7 @@ export class Participation implements Disposable {
     if (rec === null) return;
     this.rec = null;
     const tracker = rec.account.tracker;
-    tracker._participationFinalizer.unregister(this);
+    if (this.finalized) tracker._participationFinalizer.unregister(this);
     tracker._dropParticipantHandle(rec);
   }
 

@@ -112,6 +112,11 @@ export class MemoryQuotaTracker {
   private reclaimRunning = false;
   /** A run ended with no candidate left; don't rescan on every claim until something changes. */
   private stalled = false;
+  /**
+   * A participant started holding data (a claim from 0) or joined since the candidates were
+   * last collected: there may be a candidate the heap does not know.
+   */
+  private candidateAppeared = false;
   private scheduled: Subscription | null = null;
   private settleWaiters: (() => void)[] = [];
 
@@ -360,6 +365,7 @@ export class MemoryQuotaTracker {
     account.participants.add(rec);
     this.participantCount++;
     this.stalled = false;
+    this.candidateAppeared = true;
     return rec;
   }
 
@@ -383,6 +389,11 @@ export class MemoryQuotaTracker {
     if (!this.tracking) return;
     if (this.usedBytes + bytes > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`claim(${bytes}) would take the tracker's total past Number.MAX_SAFE_INTEGER`);
+    }
+    if (rec.used === 0 && bytes > 0) {
+      // An empty participant starts holding data: it may be the candidate a stalled run lacked.
+      this.stalled = false;
+      this.candidateAppeared = true;
     }
     this.fold(rec, bytes);
   }
@@ -519,7 +530,9 @@ export class MemoryQuotaTracker {
     let victims = 0;
     let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
     try {
-      const heap = this.buildCandidates();
+      this.candidateAppeared = false;
+      let heap = this.buildCandidates();
+      let rebuilt = false;
       for (;;) {
         if (this.state !== 'running') {
           outcome = 'shutdown';
@@ -530,7 +543,15 @@ export class MemoryQuotaTracker {
           break;
         }
         const victim = this.popVictim(heap);
-        if (victim === undefined) break;
+        if (victim === undefined) {
+          // Candidates that appeared during the run (a reclaim() or a subscriber claimed) get one
+          // more look; only one, so a participant that keeps refilling cannot keep the run alive.
+          if (rebuilt || !this.candidateAppeared) break;
+          rebuilt = true;
+          this.candidateAppeared = false;
+          heap = this.buildCandidates();
+          continue;
+        }
         victims++;
         this.counters.victims++;
         const pending = this.reclaimVictim(victim.account, victim.key, heap);

@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { Observable, Subscriber, type MonoTypeOperatorFunction, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, Subscriber, type MonoTypeOperatorFunction, type Observer, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
+import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { accountFor, checkAccountArg, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
@@ -85,24 +86,11 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
 
   return (source) =>
     new Observable<T>((subscriber) => {
-      // What ends the stream once the queue is empty: nothing yet, complete, or an error.
-      let ending: 'complete' | 'error' | null = null;
-      let endError: unknown;
-      let delivering = false;
-      let drainAction: Subscription | null = null;
-
-      const gone = (error: MemoryReclaimedError | undefined): void => {
-        drainAction?.unsubscribe();
-        sourceSubscriber.unsubscribe();
-        if (error === undefined) subscriber.complete();
-        else subscriber.error(error);
-      };
-
-      let queue: ParticipantQueue<T>;
+      let stream: MemquotaStream<T>;
       try {
         const { account: acc, owned } = accountFor(account, 'memquota');
         try {
-          queue = new ParticipantQueue<T>(acc, owned, onReclaim, gone);
+          stream = new MemquotaStream<T>(acc, owned, onReclaim, subscriber, cost, scheduler);
         } catch (err) {
           if (owned) acc.close();
           throw err;
@@ -111,96 +99,142 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
         subscriber.error(err);
         return;
       }
-
-      const fail = (err: unknown): void => {
-        queue.close();
-        drainAction?.unsubscribe();
-        sourceSubscriber.unsubscribe();
-        subscriber.error(err);
-      };
-
-      const end = (): void => {
-        queue.close();
-        if (ending === 'complete') subscriber.complete();
-        else subscriber.error(endError);
-      };
-
-      // Delivers queued values in order; a reentrant call returns at once and the outer loop
-      // picks the new value up.
-      const drain = (): void => {
-        if (delivering) return;
-        delivering = true;
-        while (queue.length > 0 && !queue.gone && !subscriber.closed) {
-          subscriber.next(queue.dequeue());
-        }
-        delivering = false;
-        if (ending !== null && queue.length === 0 && !queue.gone) end();
-      };
-
-      // One scheduled task per value, as observeOn delivers, reusing the action.
-      const deliverOne = function (this: SchedulerAction<null>): void {
-        if (queue.gone || subscriber.closed) return;
-        if (queue.length > 0) subscriber.next(queue.dequeue());
-        if (queue.gone || subscriber.closed) return;
-        if (queue.length > 0) this.schedule(null);
-        else if (ending !== null) end();
-        else drainAction = null;
-      };
-      const scheduleDelivery = (): void => {
-        if (drainAction === null) drainAction = scheduler!.schedule(deliverOne, 0, null);
-      };
-
-      // A Subscriber of our own, added to the downstream one before subscribing, so that a
+      // Our own Subscriber, added to the downstream one before subscribing, so that a
       // synchronous source sees `closed` as soon as the downstream unsubscribes (RxJS's own
       // operators get this from the internal OperatorSubscriber, which is not exported).
-      const sourceSubscriber = new Subscriber<T>({
-        next(value: T) {
-          if (queue.gone) return;
-          let bytes: number;
-          try {
-            bytes = checkedCost(cost(value));
-          } catch (err) {
-            fail(err);
-            return;
-          }
-          if (scheduler === undefined && !delivering && queue.length === 0) {
-            // Straight through: never held, never claimed. What the subscriber emits back into
-            // the source meanwhile (reentrancy) waits in the queue.
-            delivering = true;
-            subscriber.next(value);
-            delivering = false;
-            if (queue.length > 0 || ending !== null) drain();
-            return;
-          }
-          try {
-            if (!queue.enqueue(value, bytes)) return;
-          } catch (err) {
-            fail(err);
-            return;
-          }
-          if (scheduler === undefined) drain();
-          else scheduleDelivery();
-        },
-        error(err: unknown) {
-          if (queue.gone) return;
-          ending = 'error';
-          endError = err;
-          if (scheduler !== undefined) scheduleDelivery(); // in order, after the queued values
-          else if (queue.length === 0 && !delivering) end();
-        },
-        complete() {
-          if (queue.gone) return;
-          ending = 'complete';
-          if (scheduler !== undefined) scheduleDelivery(); // in order, after the queued values
-          else if (queue.length === 0 && !delivering) end();
-        },
-      });
+      const sourceSubscriber = new Subscriber<T>(stream);
+      stream.upstream = sourceSubscriber;
       subscriber.add(sourceSubscriber);
+      subscriber.add(stream);
       source.subscribe(sourceSubscriber);
-
-      return () => {
-        queue.close();
-        drainAction?.unsubscribe();
-      };
     });
+}
+
+/** The scheduled delivery task: one value per run, rescheduling itself, as observeOn does. */
+function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: MemquotaStream<T>): void {
+  if (stream!.deliverScheduled()) this.schedule(stream);
+}
+
+/**
+ * One subscription of `memquota`: the participant queue, the source's observer, and the
+ * teardown handed to the downstream subscriber. A single object per subscription, with no
+ * closures, so an idle stream stays small.
+ */
+class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
+  /** The source subscription, unsubscribed when the queue is torn down. */
+  upstream: Subscription | null = null;
+  /** How the stream ends once the queue is empty: not yet, complete, or error. */
+  private ending: 'complete' | 'error' | null = null;
+  private endError: unknown = undefined;
+  /** True while inside the downstream `next`: values arriving meanwhile wait. */
+  private delivering = false;
+  private delivery: Subscription | null = null;
+
+  constructor(
+    account: Account,
+    ownsAccount: boolean,
+    onReclaim: OnReclaim,
+    private readonly destination: Subscriber<T>,
+    private readonly cost: (value: T) => number,
+    private readonly scheduler: SchedulerLike | undefined,
+  ) {
+    super(account, ownsAccount, onReclaim);
+  }
+
+  next(value: T): void {
+    if (this.gone) return;
+    let bytes: number;
+    try {
+      bytes = checkedCost(this.cost(value));
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.scheduler === undefined && !this.delivering && this.length === 0) {
+      // Straight through: never held, never claimed. What the subscriber emits back into
+      // the source meanwhile (reentrancy) waits in the queue.
+      this.delivering = true;
+      this.destination.next(value);
+      this.delivering = false;
+      if (this.length > 0) this.drain();
+      return;
+    }
+    try {
+      if (!this.enqueue(value, bytes)) return;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.scheduler === undefined) this.drain();
+    else this.scheduleDelivery();
+  }
+
+  error(err: unknown): void {
+    if (this.gone) return;
+    this.ending = 'error';
+    this.endError = err;
+    this.afterSourceEnded();
+  }
+
+  complete(): void {
+    if (this.gone) return;
+    this.ending = 'complete';
+    this.afterSourceEnded();
+  }
+
+  /** The downstream unsubscribed: free everything. */
+  unsubscribe(): void {
+    this.close();
+    this.delivery?.unsubscribe();
+  }
+
+  /** Delivers one scheduled value; returns whether to run again. */
+  deliverScheduled(): boolean {
+    if (this.gone || this.destination.closed) return false;
+    if (this.length > 0) this.destination.next(this.dequeue());
+    if (this.gone || this.destination.closed) return false;
+    if (this.length > 0) return true;
+    this.delivery = null;
+    if (this.ending !== null) this.end();
+    return false;
+  }
+
+  protected collapsed(error: MemoryReclaimedError | undefined): void {
+    this.delivery?.unsubscribe();
+    this.upstream?.unsubscribe();
+    if (error === undefined) this.destination.complete();
+    else this.destination.error(error);
+  }
+
+  private afterSourceEnded(): void {
+    // With a scheduler the end is delivered in order, after the queued values, as observeOn does.
+    if (this.scheduler !== undefined) this.scheduleDelivery();
+    else if (this.length === 0 && !this.delivering) this.end();
+  }
+
+  private scheduleDelivery(): void {
+    if (this.delivery === null) this.delivery = this.scheduler!.schedule(deliverOne<T>, 0, this);
+  }
+
+  /** Delivers queued values in order; a reentrant call returns at once (the outer loop goes on). */
+  private drain(): void {
+    if (this.delivering) return;
+    this.delivering = true;
+    while (this.length > 0 && !this.gone && !this.destination.closed) this.destination.next(this.dequeue());
+    this.delivering = false;
+    if (this.ending !== null && this.length === 0 && !this.gone) this.end();
+  }
+
+  private end(): void {
+    this.close();
+    if (this.ending === 'complete') this.destination.complete();
+    else this.destination.error(this.endError);
+  }
+
+  private fail(err: unknown): void {
+    this.close();
+    this.delivery?.unsubscribe();
+    this.upstream?.unsubscribe();
+    this.destination.error(err);
+  }
 }

@@ -5,6 +5,7 @@
  */
 import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
+import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { accountFor, checkAccountArg, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
@@ -105,9 +106,9 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   };
 
   const { account: acc, owned } = accountFor(account, 'memquotaQueue');
-  let queue: ParticipantQueue<T>;
+  let queue: ChannelQueue<T>;
   try {
-    queue = new ParticipantQueue<T>(acc, owned, onReclaim, gone);
+    queue = new ChannelQueue<T>(acc, owned, onReclaim, gone);
   } catch (err) {
     if (owned) acc.close();
     throw err;
@@ -222,4 +223,20 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   });
 
   return { sender, receiver };
+}
+
+/** The channel's participant queue; the channel's closures say what a collapse means. */
+class ChannelQueue<T> extends ParticipantQueue<T> {
+  constructor(
+    account: Account,
+    ownsAccount: boolean,
+    onReclaim: OnReclaim,
+    private readonly onGone: (error: MemoryReclaimedError | undefined) => void,
+  ) {
+    super(account, ownsAccount, onReclaim);
+  }
+
+  protected collapsed(error: MemoryReclaimedError | undefined): void {
+    this.onGone(error);
+  }
 }

@@ -3,18 +3,19 @@
  *
  * A FIFO of values, each claimed (its cost) when it enters and released when it leaves. It is
  * the `Participant` the tracker sees: its data age is the arrival time of its oldest value,
- * and on reclamation it either collapses (drops and releases everything, then tells its
- * owner through `onGone`) or, with `'drop-oldest'`, sheds its oldest values and stays alive.
+ * and on reclamation it either collapses (drops and releases everything, then tells the
+ * operator through `gone`) or, with `'drop-oldest'`, sheds its oldest values and stays alive.
  *
- * One instance per subscription (or per channel); nothing is allocated per value.
+ * One object per subscription (or per channel), which is also the ring buffer itself: an idle
+ * stream costs as few objects as possible, and nothing is allocated per value.
  *
  * @module
  */
 import type { Account } from '../../lib/account.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
 import type { Participation } from '../../lib/participation.js';
-import type { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { CollapseListener } from '../../lib/records.js';
+import type { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
 import { CostQueue } from './costQueue.js';
 
@@ -44,42 +45,30 @@ export function checkedCost(bytes: unknown): number {
 /**
  * A queue of values registered as one participant of an account.
  *
- * `onGone(error)` is called once when the queue is torn down by the quota system (reclaimed,
- * account closed, tracker shut down); `error` is `undefined` when `onReclaim` is
- * `'complete'`. The owner's own teardown is `close()`, which does not call `onGone`.
+ * Subclasses say what happens when the quota system tears the queue down (reclaimed, account
+ * closed, tracker shut down) in `gone(error)`; `error` is `undefined` when `onReclaim` is
+ * `'complete'`. The owner's own teardown is `close()`, which does not call `gone`.
  */
-export class ParticipantQueue<T> implements Participant, CollapseListener {
-  private readonly values = new CostQueue<T>();
+export abstract class ParticipantQueue<T> extends CostQueue<T> implements Participant, CollapseListener {
   private readonly participation: Participation;
   private readonly tracker: MemoryQuotaTracker;
   /** True once torn down, by the owner (`close`) or by the quota system. */
   gone = false;
 
+  /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
     private readonly account: Account,
     private readonly ownsAccount: boolean,
     private readonly onReclaim: OnReclaim,
-    private readonly onGone: (error: MemoryReclaimedError | undefined) => void,
   ) {
+    super();
     this.tracker = account.tracker;
-    this.participation = account.registerParticipant(this);
+    this.participation = account._register(this, false);
     account._watchCollapse(this);
   }
 
-  /** @internal Reclamation reaches us through reclaim(); the other ways an account ends, here. */
-  accountCollapsed(reason: CollapseReason): void {
-    if (reason !== 'reclaimed') this.collapse(reason);
-  }
-
-  /** Number of values held. */
-  get length(): number {
-    return this.values.length;
-  }
-
-  /** Bytes held. */
-  get bytes(): number {
-    return this.values.bytes;
-  }
+  /** Told by the quota system that the queue is gone; `error` is what to signal. */
+  protected abstract collapsed(error: MemoryReclaimedError | undefined): void;
 
   /**
    * Claims `cost` and appends `value`. Throws what `claim` throws (the queue is unchanged).
@@ -89,14 +78,14 @@ export class ParticipantQueue<T> implements Participant, CollapseListener {
   enqueue(value: T, cost: number): boolean {
     this.participation.claim(cost);
     if (this.gone) return false;
-    this.values.push(value, cost, this.tracker.now());
+    this.push(value, cost, this.tracker.now());
     return true;
   }
 
   /** Removes the oldest value and releases its cost; call only when `length > 0`. */
   dequeue(): T {
-    const value = this.values.shift();
-    this.participation.release(this.values.lastCost);
+    const value = this.shift();
+    this.participation.release(this.lastCost);
     return value;
   }
 
@@ -107,9 +96,14 @@ export class ParticipantQueue<T> implements Participant, CollapseListener {
     this.teardown();
   }
 
+  /** @internal Reclamation reaches us through reclaim(); the other ways an account ends, here. */
+  accountCollapsed(reason: CollapseReason): void {
+    if (reason !== 'reclaimed') this.collapse(reason);
+  }
+
   /** @see Participant.getOldest */
   getOldest(): number | undefined {
-    return this.values.oldestTime();
+    return this.oldestTime();
   }
 
   /** @see Participant.reclaim */
@@ -120,9 +114,9 @@ export class ParticipantQueue<T> implements Participant, CollapseListener {
       // lowWater (or we are empty). The tracker re-reads our age and asks again if needed.
       const excess = this.tracker.used - this.tracker.lowWater;
       let freed = 0;
-      while (this.values.length > 0 && freed < excess) {
+      while (this.length > 0 && freed < excess) {
         this.dequeue();
-        freed += this.values.lastCost;
+        freed += this.lastCost;
       }
       return 'partial';
     }
@@ -134,11 +128,11 @@ export class ParticipantQueue<T> implements Participant, CollapseListener {
     if (this.gone) return;
     this.gone = true;
     this.teardown();
-    this.onGone(this.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
+    this.collapsed(this.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
   }
 
   private teardown(): void {
-    this.values.clear();
+    this.clear();
     this.account._unwatchCollapse(this);
     this.participation.close();
     if (this.ownsAccount) this.account.close();
