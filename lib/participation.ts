@@ -48,7 +48,7 @@ export class Participation implements Disposable {
     if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('claim', bytes);
     const rec = this.rec;
     if (rec === null || !rec.live) throw this.deadError();
-    rec.account.tracker._claim(rec, bytes);
+    rec.tracker._claim(rec, bytes);
   }
 
   /**
@@ -61,7 +61,7 @@ export class Participation implements Disposable {
     if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('release', bytes);
     const rec = this.rec;
     if (rec === null || !rec.live) return;
-    rec.account.tracker._release(rec, bytes);
+    rec.tracker._release(rec, bytes);
   }
 
   /** Bytes the participant has claimed and not released (0 once torn down). */

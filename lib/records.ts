@@ -57,7 +57,12 @@ export class ParticipantRecord {
   /** The stand-in used while `registerParticipantWith` constructs the participant. */
   standIn: Participant | null = null;
 
-  constructor(readonly account: AccountRecord) {}
+  /** The account's tracker, one load away for `claim` and `release`. */
+  readonly tracker: MemoryQuotaTracker;
+
+  constructor(readonly account: AccountRecord) {
+    this.tracker = account.tracker;
+  }
 
   /** The participant object, or `undefined` if it was garbage-collected. */
   participant(): Participant | undefined {

@@ -98,6 +98,8 @@ export class MemoryQuotaTracker {
   private config: ResolvedConfig;
   private readonly tracking: boolean;
   private state: TrackerState = 'running';
+  /** `tracking && state === 'running'`: the one flag the hot path reads. */
+  private counting: boolean;
   /** What corrupted the tracker, when it was an exception. */
   private corruption: unknown = undefined;
   private readonly clock: () => number;
@@ -121,6 +123,12 @@ export class MemoryQuotaTracker {
   private settleWaiters: (() => void)[] = [];
 
   private highPressure = false;
+  /** Above this, a claim has consequences (a pressure edge or reclamation). */
+  private claimAlarm: number;
+  /** At or below this, a release has consequences (pressure back to normal). */
+  private releaseAlarm = -1;
+  /** Subscribers of `usage$`: snapshots are built only while there are some. */
+  private usageWatchers = 0;
   private readonly eventSubject = new Subject<MemquotaEvent>();
   private readonly usageSubject = new Subject<Usage>();
   private readonly pressureSubject = new BehaviorSubject<'normal' | 'high'>('normal');
@@ -151,7 +159,12 @@ export class MemoryQuotaTracker {
    */
   readonly usage$: Observable<Usage> = new Observable<Usage>((subscriber) => {
     subscriber.next(this.snapshot());
-    return this.usageSubject.subscribe(subscriber);
+    this.usageWatchers++;
+    const subscription = this.usageSubject.subscribe(subscriber);
+    return () => {
+      this.usageWatchers--;
+      subscription.unsubscribe();
+    };
   });
 
   /**
@@ -163,7 +176,9 @@ export class MemoryQuotaTracker {
 
   private constructor(config: ResolvedConfig, options: TrackerOptions, tracking: boolean) {
     this.config = config;
+    this.claimAlarm = config.softMax;
     this.tracking = tracking;
+    this.counting = tracking;
     this.clock = options.now ?? defaultNow;
     this.scheduler = options.scheduler ?? asapScheduler;
     this.policy = options.victimPolicy ?? 'oldest';
@@ -288,6 +303,7 @@ export class MemoryQuotaTracker {
     if (this.state === 'shutdown') return;
     const wasRunning = this.state === 'running';
     this.state = 'shutdown';
+    this.counting = false;
     this.scheduled?.unsubscribe();
     this.scheduled = null;
     this.reclaimPending = false;
@@ -385,13 +401,15 @@ export class MemoryQuotaTracker {
 
   /** @internal Claim: a live participant adds `bytes` (already validated). */
   _claim(rec: ParticipantRecord, bytes: number): void {
-    if (this.state !== 'running') this._checkUsable();
-    if (!this.tracking) return;
+    if (!this.counting) {
+      this._checkUsable();
+      return; // a no-op tracker accepts every claim and counts nothing
+    }
     if (this.usedBytes + bytes > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`claim(${bytes}) would take the tracker's total past Number.MAX_SAFE_INTEGER`);
     }
-    if (rec.used === 0 && bytes > 0) {
-      // An empty participant starts holding data: it may be the candidate a stalled run lacked.
+    if (rec.used === 0 && bytes > 0 && (this.reclaimRunning || this.stalled)) {
+      // An empty participant starts holding data: it may be the candidate a run lacked.
       this.stalled = false;
       this.candidateAppeared = true;
     }
@@ -400,7 +418,7 @@ export class MemoryQuotaTracker {
 
   /** @internal Release: a participant gives back `bytes` (validated), clamped to what it holds. */
   _release(rec: ParticipantRecord, bytes: number): void {
-    if (!this.tracking || this.state !== 'running') return;
+    if (!this.counting) return;
     if (bytes > rec.used) {
       this.participantError(rec, 'over-release', new RangeError(`release(${bytes}) but only ${rec.used} bytes are claimed`));
       bytes = rec.used;
@@ -450,16 +468,26 @@ export class MemoryQuotaTracker {
       rec.used += delta;
       rec.account.used += delta;
       this.usedBytes += delta;
-      if (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0) this.corrupt();
+      if (delta < 0 && (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0)) this.corrupt();
     }
     if (this.state !== 'running') return;
+    const used = this.usedBytes;
+    // The common case, between the alarms with nobody watching usage$, costs two compares.
+    if (rec === null || used > this.claimAlarm || used <= this.releaseAlarm || this.usageWatchers !== 0) this.consequences(delta);
+    else if (delta < 0) this.stalled = false;
+  }
+
+  /** What follows a change of the books: pressure edges, a usage snapshot, reclamation. */
+  private consequences(delta: number): void {
     const used = this.usedBytes;
     const { softMax, lowWater, max } = this.config;
     if (this.highPressure ? used <= lowWater : used > softMax) {
       this.highPressure = !this.highPressure;
       this.pressureSubject.next(this.highPressure ? 'high' : 'normal');
     }
-    if (this.usageSubject.observed) this.usageSubject.next(this.snapshot());
+    this.claimAlarm = this.highPressure ? max : softMax;
+    this.releaseAlarm = this.highPressure ? lowWater : -1;
+    if (this.usageWatchers !== 0) this.usageSubject.next(this.snapshot());
     if (used > max) {
       if (!this.reclaimPending && !this.reclaimRunning && !this.stalled) this.scheduleReclamation();
     } else if (delta < 0) {
@@ -469,6 +497,7 @@ export class MemoryQuotaTracker {
 
   private corrupt(): void {
     this.state = 'corrupted';
+    this.counting = false;
     this.scheduled?.unsubscribe();
     this.scheduled = null;
     this.reclaimPending = false;
