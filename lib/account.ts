@@ -300,8 +300,11 @@ function collapsedOf(rec: AccountRecord): Observable<CollapseReason> {
     }
     const listener: CollapseListener = {
       accountCollapsed(reason) {
+        // An earlier listener of the same collapse (or this one's own next) may have
+        // unsubscribed it: a closed subscriber gets nothing more.
+        if (subscriber.closed) return;
         subscriber.next(reason);
-        subscriber.complete();
+        if (!subscriber.closed) subscriber.complete();
       },
     };
     watchCollapse(rec, listener);

@@ -487,12 +487,11 @@ export class MemoryQuotaTracker {
     }
     this.claimAlarm = this.highPressure ? max : softMax;
     this.releaseAlarm = this.highPressure ? lowWater : -1;
+    const startRun = used > max && !this.reclaimPending && !this.reclaimRunning && !this.stalled;
+    if (startRun) this.reclaimPending = true; // so that the snapshot below says so
+    else if (delta < 0 && used <= max) this.stalled = false;
     if (this.usageWatchers !== 0) this.usageSubject.next(this.snapshot());
-    if (used > max) {
-      if (!this.reclaimPending && !this.reclaimRunning && !this.stalled) this.scheduleReclamation();
-    } else if (delta < 0) {
-      this.stalled = false;
-    }
+    if (startRun) this.scheduleReclamation();
   }
 
   private corrupt(): void {

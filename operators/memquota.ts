@@ -7,7 +7,7 @@ import { Observable, Subscriber, type MonoTypeOperatorFunction, type Observer, t
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { accountFor, checkAccountArg, type AccountArg } from './internal/accountArg.js';
+import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
 
 /** Options of {@link memquota}. */
@@ -77,6 +77,7 @@ export interface MemquotaOptions<T> {
  */
 export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {}): MonoTypeOperatorFunction<T> {
   checkAccountArg(account, 'memquota');
+  checkOptions(options, 'memquota');
   const { cost = memoryCost as (value: T) => number, scheduler } = options;
   checkCost(cost, 'memquota');
   if (scheduler !== undefined && typeof scheduler?.schedule !== 'function') {

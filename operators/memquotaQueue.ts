@@ -7,7 +7,7 @@ import { Observable, type Observer, type Subscriber } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { accountFor, checkAccountArg, type AccountArg } from './internal/accountArg.js';
+import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
 
 /** Options of {@link memquotaQueue}. */
@@ -83,6 +83,7 @@ interface Pull<T> {
  */
 export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOptions<T> = {}): MemquotaChannel<T> {
   checkAccountArg(account, 'memquotaQueue');
+  checkOptions(options, 'memquotaQueue');
   const { cost = memoryCost as (value: T) => number } = options;
   checkCost(cost, 'memquotaQueue');
   const onReclaim = checkOnReclaim(options.onReclaim, 'memquotaQueue');

@@ -28,3 +28,10 @@ export function accountFor(arg: AccountArg, operator: string): { account: Accoun
   }
   return { account, owned: true };
 }
+
+/** Checks an operator's options argument (absent, or an object). */
+export function checkOptions(options: unknown, operator: string): void {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new TypeError(`${operator}: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+}

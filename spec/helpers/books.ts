@@ -87,3 +87,76 @@ export function expectBooks(
   if (records?.accounts !== undefined) expect(report.accounts, 'open accounts').to.equal(records.accounts);
   if (records?.participants !== undefined) expect(report.participants, 'live participants').to.equal(records.participants);
 }
+
+/** A clock for the tracker's `now` option that moves only when the spec says so. */
+export class FakeClock {
+  constructor(public time = 0) {}
+  /** The current time, in ms; pass `clock.now` as the tracker's `now` option. */
+  readonly now = (): number => this.time;
+  /** Moves the clock forward by `ms` and returns the new time. */
+  advance(ms: number): number {
+    this.time += ms;
+    return this.time;
+  }
+}
+
+/** Everything a tracker's `events$` emits from now on, in order. */
+export function recordEvents(tracker: MemoryQuotaTracker): import('../../index.js').MemquotaEvent[] {
+  const events: import('../../index.js').MemquotaEvent[] = [];
+  tracker.events$.subscribe((e) => events.push(e));
+  return events;
+}
+
+/** The ids of the `victim` events among `events`, in order. */
+export function victimIds(events: readonly import('../../index.js').MemquotaEvent[]): number[] {
+  return events.flatMap((e) => (e.type === 'victim' ? [e.account] : []));
+}
+
+/** Lets `rounds` turns of the event loop pass (each: pending microtasks, then a `setImmediate`). */
+export async function turns(rounds = 1): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Runs the garbage collector (the specs run with `--expose-gc`) and turns the event loop until
+ * `done()` holds, so that `FinalizationRegistry` callbacks get their chance. Returns how many
+ * rounds it took; throws if `done()` never held within `maxRounds`.
+ */
+export async function collectGarbageUntil(done: () => boolean, maxRounds = 200): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('collectGarbageUntil needs node --expose-gc');
+  for (let round = 1; round <= maxRounds; round++) {
+    gc();
+    await turns(1);
+    if (done()) return round;
+  }
+  throw new Error(`the garbage collector did not finish the job in ${maxRounds} rounds`);
+}
+
+/**
+ * Registers a new {@link TestParticipant} in `account` (its data dating from `oldest`, on the
+ * tracker's clock) and adds it to the scenario's `participants`.
+ */
+export function join(
+  account: import('../../index.js').Account,
+  participants: TestParticipant[],
+  oldest?: number,
+): TestParticipant {
+  const participant = new TestParticipant(oldest);
+  participant.participation = account.registerParticipant(participant);
+  participants.push(participant);
+  return participant;
+}
+
+/** Every reason `account.collapsed$` emits from now on (at most one), and whether it completed. */
+export function watchCollapse(account: import('../../index.js').Account): {
+  reasons: import('../../index.js').CollapseReason[];
+  completed: boolean;
+} {
+  const watch = { reasons: [] as import('../../index.js').CollapseReason[], completed: false };
+  account.collapsed$.subscribe({
+    next: (reason) => watch.reasons.push(reason),
+    complete: () => (watch.completed = true),
+  });
+  return watch;
+}
