@@ -114,6 +114,8 @@ export class MemoryQuotaTracker {
   private reclaimRunning = false;
   /** A run ended with no candidate left; don't rescan on every claim until something changes. */
   private stalled = false;
+  /** `used` when the tracker stalled: growing a whole hysteresis band past it re-arms. */
+  private stalledAt = 0;
   /**
    * A participant started holding data (a claim from 0) or joined since the candidates were
    * last collected: there may be a candidate the heap does not know.
@@ -487,6 +489,8 @@ export class MemoryQuotaTracker {
     }
     this.claimAlarm = this.highPressure ? max : softMax;
     this.releaseAlarm = this.highPressure ? lowWater : -1;
+    // Participants that answered 'partial' without freeing anything may hold new data by now.
+    if (this.stalled && used > this.stalledAt + (max - lowWater)) this.stalled = false;
     const startRun = used > max && !this.reclaimPending && !this.reclaimRunning && !this.stalled;
     if (startRun) this.reclaimPending = true; // so that the snapshot below says so
     else if (delta < 0 && used <= max) this.stalled = false;
@@ -595,7 +599,10 @@ export class MemoryQuotaTracker {
       return;
     }
     this.reclaimRunning = false;
-    if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) this.stalled = true;
+    if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) {
+      this.stalled = true;
+      this.stalledAt = this.usedBytes;
+    }
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
     if (this.state === 'running') this.fold(null, 0);
     this.resolveSettled();

@@ -474,6 +474,32 @@ describe('MemoryQuotaTracker', () => {
       expect(only(events, 'reclaim-start')).to.have.length(3);
       expect(tracker.used).to.equal(2000);
     });
+
+    it("re-arms after a stall once use grows by a hysteresis band, even from a 'partial' participant that freed nothing", async () => {
+      const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
+      const events = recordEvents(tracker);
+      const ps: TestParticipant[] = [];
+      const stubborn = join(tracker.newAccount(), ps, 0);
+      stubborn.onReclaim = () => 'partial'; // frees nothing
+      stubborn.claim(1200);
+      await tracker.settled();
+      expect(only(events, 'reclaim-end').map((e) => e.outcome)).to.deep.equal(['no-candidate']);
+      expectBooks(tracker, ps, { accounts: 1 });
+
+      stubborn.claim(400); // 1600: less than a band (500) past the stall at 1200
+      await tracker.settled();
+      expect(only(events, 'reclaim-start')).to.have.length(1);
+
+      stubborn.onReclaim = (self) => {
+        self.collapse();
+        return 'collapsing';
+      };
+      stubborn.claim(200); // 1800: more than a band past the stall
+      await tracker.settled();
+      expect(only(events, 'reclaim-start')).to.have.length(2);
+      expect(tracker.used).to.equal(0);
+      expectBooks(tracker, ps, { accounts: 0 });
+    });
   });
 
   describe('reconfigure', () => {
