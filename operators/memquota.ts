@@ -3,12 +3,13 @@
  *
  * @module
  */
-import { Observable, Subscriber, type MonoTypeOperatorFunction, type Observer, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction, type SchedulerAction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
+import { SourceSink, type SourceHandler } from './internal/sourceSink.js';
 
 /** Options of {@link memquota}. */
 export interface MemquotaOptions<T> {
@@ -100,14 +101,11 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
         subscriber.error(err);
         return;
       }
-      // Our own Subscriber, added to the downstream one before subscribing, so that a
-      // synchronous source sees `closed` as soon as the downstream unsubscribes (RxJS's own
-      // operators get this from the internal OperatorSubscriber, which is not exported).
-      const sourceSubscriber = new Subscriber<T>(stream);
-      stream.upstream = sourceSubscriber;
-      subscriber.add(sourceSubscriber);
+      // Handed to the downstream subscriber before subscribing, so that a synchronous source
+      // sees `closed` as soon as the downstream unsubscribes (take(n)).
+      subscriber.add(stream.upstream);
       subscriber.add(stream);
-      source.subscribe(sourceSubscriber);
+      source.subscribe(stream.upstream);
     });
 }
 
@@ -121,9 +119,9 @@ function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: Memquo
  * teardown handed to the downstream subscriber. A single object per subscription, with no
  * closures, so an idle stream stays small.
  */
-class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
-  /** The source subscription, unsubscribed when the queue is torn down. */
-  upstream: Subscription | null = null;
+class MemquotaStream<T> extends ParticipantQueue<T> implements SourceHandler<T> {
+  /** The source's subscriber, unsubscribed when the queue is torn down. */
+  readonly upstream = new SourceSink<T>(this);
   /** How the stream ends once the queue is empty: not yet, complete, or error. */
   private ending: 'complete' | 'error' | null = null;
   private endError: unknown = undefined;
@@ -142,11 +140,12 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
     super(account, ownsAccount, onReclaim);
   }
 
-  next(value: T): void {
+  onSourceNext(value: T): void {
     if (this.gone) return;
     let bytes: number;
     try {
-      bytes = checkedCost(this.cost(value));
+      const cost = this.cost; // called as a plain function: user code never sees this object
+      bytes = checkedCost(cost(value));
     } catch (err) {
       this.fail(err);
       return;
@@ -170,14 +169,14 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
     else this.scheduleDelivery();
   }
 
-  error(err: unknown): void {
+  onSourceError(err: unknown): void {
     if (this.gone) return;
     this.ending = 'error';
     this.endError = err;
     this.afterSourceEnded();
   }
 
-  complete(): void {
+  onSourceComplete(): void {
     if (this.gone) return;
     this.ending = 'complete';
     this.afterSourceEnded();
@@ -202,7 +201,7 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
 
   protected collapsed(error: MemoryReclaimedError | undefined): void {
     this.delivery?.unsubscribe();
-    this.upstream?.unsubscribe();
+    this.upstream.unsubscribe();
     if (error === undefined) this.destination.complete();
     else this.destination.error(error);
   }
@@ -235,7 +234,7 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T> {
   private fail(err: unknown): void {
     this.close();
     this.delivery?.unsubscribe();
-    this.upstream?.unsubscribe();
+    this.upstream.unsubscribe();
     this.destination.error(err);
   }
 }

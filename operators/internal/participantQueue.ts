@@ -96,9 +96,13 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     this.teardown();
   }
 
-  /** @internal Reclamation reaches us through reclaim(); the other ways an account ends, here. */
+  /**
+   * @internal The account was torn down. Reclamation normally reaches us through `reclaim()`
+   * first (then we are gone already); a queue that joined an account while it was being
+   * reclaimed is torn down without being asked, so every reason collapses it here.
+   */
   accountCollapsed(reason: CollapseReason): void {
-    if (reason !== 'reclaimed') this.collapse(reason);
+    this.collapse(reason);
   }
 
   /** @see Participant.getOldest */
