@@ -215,19 +215,6 @@ export class Account implements Disposable {
     this.close();
   }
 
-  /**
-   * @internal Tells `listener` once when the account is torn down (a lighter `collapsed$` for
-   * the operators). Returns false, without registering, if it is torn down already.
-   */
-  _watchCollapse(listener: CollapseListener): boolean {
-    return watchCollapse(this.record(), listener);
-  }
-
-  /** @internal Undoes `_watchCollapse`. */
-  _unwatchCollapse(listener: CollapseListener): void {
-    if (this.rec !== null) unwatchCollapse(this.rec, listener);
-  }
-
   /** A handle that does not keep the account open. */
   downgrade(): WeakAccount {
     return new WeakAccount(this.record());

@@ -17,7 +17,10 @@ import { MemquotaError } from './errors.js';
 import type { CollapseReason, Participant } from './types.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 
-/** Something told once when an account is torn down. */
+/**
+ * Something told once when an account is torn down: a `collapsed$` subscriber, or a
+ * participant that has this method (the operators' queues), told through its weak reference.
+ */
 export interface CollapseListener {
   accountCollapsed(reason: CollapseReason): void;
 }

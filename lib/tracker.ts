@@ -25,7 +25,7 @@ import { Account } from './account.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, MemquotaError } from './errors.js';
 import { MinHeap } from './heap.js';
-import { AccountRecord, ParticipantRecord, accountGone } from './records.js';
+import { AccountRecord, ParticipantRecord, accountGone, type CollapseListener } from './records.js';
 import type {
   CollapseReason,
   MemquotaConfig,
@@ -446,7 +446,14 @@ export class MemoryQuotaTracker {
     if (rec.state !== 'open') return;
     rec.state = reason;
     let released = releasedEarlier;
-    for (const p of [...rec.participants]) released += this._teardownParticipant(p);
+    // Participants that want to hear of it (the operators' queues) are told after the books
+    // are settled; they are reached through the weak references, so nothing keeps them alive.
+    let told: CollapseListener[] | null = null;
+    for (const p of [...rec.participants]) {
+      const participant = p.participant() as Partial<CollapseListener> | undefined;
+      if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
+      released += this._teardownParticipant(p);
+    }
     for (const parent of rec.parents) parent.children.delete(rec);
     for (const child of rec.children) child.parents.delete(rec);
     rec.parents.clear();
@@ -458,6 +465,9 @@ export class MemoryQuotaTracker {
     rec.collapseListeners = null;
     if (listeners) {
       for (const listener of listeners) listener.accountCollapsed(reason);
+    }
+    if (told) {
+      for (const participant of told) participant.accountCollapsed(reason);
     }
   }
 

@@ -181,7 +181,6 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
   ) {
     this.tracker = account.tracker;
     this.participation = account._register(this, false);
-    account._watchCollapse(this);
     this.upstream = new SourceSink<T>(this);
   }
 
@@ -343,7 +342,6 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
       sink = younger;
     }
     this.waiting.clear();
-    this.account._unwatchCollapse(this);
     if (this.ownsAccount) this.account.close();
     this.participation.close();
   }

@@ -64,7 +64,6 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     super();
     this.tracker = account.tracker;
     this.participation = account._register(this, false);
-    account._watchCollapse(this);
   }
 
   /** Told by the quota system that the queue is gone; `error` is what to signal. */
@@ -137,7 +136,6 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
 
   private teardown(): void {
     this.clear();
-    this.account._unwatchCollapse(this);
     this.participation.close();
     if (this.ownsAccount) this.account.close();
   }
