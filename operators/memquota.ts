@@ -7,7 +7,7 @@ import { Observable, type MonoTypeOperatorFunction, type SchedulerAction, type S
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
+import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
 import { SourceSink, type SourceHandler } from './internal/sourceSink.js';
 
@@ -88,19 +88,8 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
 
   return (source) =>
     new Observable<T>((subscriber) => {
-      let stream: MemquotaStream<T>;
-      try {
-        const { account: acc, owned } = accountFor(account, 'memquota');
-        try {
-          stream = new MemquotaStream<T>(acc, owned, onReclaim, subscriber, cost, scheduler);
-        } catch (err) {
-          if (owned) acc.close();
-          throw err;
-        }
-      } catch (err) {
-        subscriber.error(err);
-        return;
-      }
+      const stream = openStream(account, 'memquota', subscriber, (acc, owned) => new MemquotaStream<T>(acc, owned, onReclaim, subscriber, cost, scheduler));
+      if (stream === undefined) return;
       // Handed to the downstream subscriber before subscribing, so that a synchronous source
       // sees `closed` as soon as the downstream unsubscribes (take(n)).
       subscriber.add(stream.upstream);

@@ -12,7 +12,7 @@ import type { Participation } from '../lib/participation.js';
 import type { CollapseListener } from '../lib/records.js';
 import type { MemoryQuotaTracker } from '../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
-import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
+import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost } from './internal/participantQueue.js';
 import { CostQueue } from './internal/costQueue.js';
 import { SourceSink, type SourceHandler } from './internal/sourceSink.js';
@@ -119,19 +119,8 @@ export function memquotaMap<T, R>(
 
   return (source) =>
     new Observable<R>((subscriber) => {
-      let stream: MapStream<T, R>;
-      try {
-        const { account: acc, owned } = accountFor(account, 'memquotaMap');
-        try {
-          stream = new MapStream<T, R>(acc, owned, subscriber, project, cost, concurrency);
-        } catch (err) {
-          if (owned) acc.close();
-          throw err;
-        }
-      } catch (err) {
-        subscriber.error(err);
-        return;
-      }
+      const stream = openStream(account, 'memquotaMap', subscriber, (acc, owned) => new MapStream<T, R>(acc, owned, subscriber, project, cost, concurrency));
+      if (stream === undefined) return;
       // Handed to the downstream subscriber before subscribing, so that a synchronous source
       // sees `closed` as soon as the downstream unsubscribes (take(n)).
       subscriber.add(stream);

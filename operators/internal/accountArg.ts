@@ -35,3 +35,25 @@ export function checkOptions(options: unknown, operator: string): void {
     throw new TypeError(`${operator}: options must be an object, got ${options === null ? 'null' : typeof options}`);
   }
 }
+
+/**
+ * Builds one subscription's stream object on the account for that subscription. If the
+ * factory or the registration throws, the subscriber gets the error (and an owned account is
+ * closed again); the result is then `undefined`.
+ */
+export function openStream<S>(
+  arg: AccountArg,
+  operator: string,
+  subscriber: { error(err: unknown): void },
+  make: (account: Account, owned: boolean) => S,
+): S | undefined {
+  let opened: { account: Account; owned: boolean } | undefined;
+  try {
+    opened = accountFor(arg, operator);
+    return make(opened.account, opened.owned);
+  } catch (err) {
+    if (opened?.owned) opened.account.close();
+    subscriber.error(err);
+    return undefined;
+  }
+}

@@ -20,19 +20,8 @@ import {
 import { TestScheduler } from 'rxjs/testing';
 import { Account, MemoryQuotaTracker, MemoryReclaimedError, MemquotaError, type MemquotaEvent } from '../../index.js';
 import { memquotaMap } from '../../operators/memquotaMap.js';
-import { expectBooks, TestParticipant } from '../helpers/books.js';
+import { expectBooks, plain, TestParticipant } from '../helpers/books.js';
 
-/** Errors compared by `{ name, message }`, recursively. */
-function plain(x: unknown): unknown {
-  if (x instanceof Error) return { name: x.name, message: x.message };
-  if (Array.isArray(x)) return x.map(plain);
-  if (x !== null && typeof x === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) out[k] = plain(v);
-    return out;
-  }
-  return x;
-}
 
 function newTestScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => {

@@ -3,19 +3,8 @@ import { mergeMap, Observable, of, Subject, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { MemoryQuotaTracker } from '../../index.js';
 import { PressureError, shedOnPressure } from '../../operators/shedOnPressure.js';
-import { expectBooks, TestParticipant } from '../helpers/books.js';
+import { expectBooks, plain, TestParticipant } from '../helpers/books.js';
 
-/** Errors compared by `{ name, message }`, recursively. */
-function plain(x: unknown): unknown {
-  if (x instanceof Error) return { name: x.name, message: x.message };
-  if (Array.isArray(x)) return x.map(plain);
-  if (x !== null && typeof x === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) out[k] = plain(v);
-    return out;
-  }
-  return x;
-}
 
 describe('shedOnPressure', () => {
   let testScheduler: TestScheduler;
