@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
 import { Participation } from './participation.js';
-import { accountGone, type AccountRecord, type CollapseListener } from './records.js';
+import { accountGone, linkAccounts, type AccountRecord, type CollapseListener } from './records.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -124,8 +124,7 @@ export class Account implements Disposable {
     if (isSelfOrDescendant(parentRec, rec)) {
       throw new TypeError(`account ${parentRec.id} cannot be a parent of account ${rec.id}: it is ${parentRec === rec ? 'the same account' : 'a descendant'}, which would make a cycle`);
     }
-    rec.parents.add(parentRec);
-    parentRec.children.add(rec);
+    linkAccounts(rec, parentRec);
   }
 
   /**

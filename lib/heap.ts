@@ -36,8 +36,11 @@ export class MinHeap<T> {
     this.up(this.keys.length - 1);
   }
 
-  /** Removes and returns the entry with the smallest key. */
-  pop(): { key: number; value: T } | undefined {
+  /** Key of the entry the last `pop()` returned. */
+  lastKey = 0;
+
+  /** Removes and returns the value with the smallest key (its key in `lastKey`). */
+  pop(): T | undefined {
     const n = this.keys.length;
     if (n === 0) return undefined;
     const key = this.keys[0]!;
@@ -49,7 +52,8 @@ export class MinHeap<T> {
       this.values[0] = lastValue;
       this.down(0);
     }
-    return { key, value };
+    this.lastKey = key;
+    return value;
   }
 
   private up(i: number): void {

@@ -25,6 +25,25 @@ export interface CollapseListener {
   accountCollapsed(reason: CollapseReason): void;
 }
 
+/** The links of an account that has none: most accounts, so they share one empty set. */
+const NO_LINKS: ReadonlySet<AccountRecord> = new Set();
+
+/** Makes `parent` a parent of `child`. */
+export function linkAccounts(child: AccountRecord, parent: AccountRecord): void {
+  if (child.parents === NO_LINKS) child.parents = new Set();
+  if (parent.children === NO_LINKS) parent.children = new Set();
+  (child.parents as Set<AccountRecord>).add(parent);
+  (parent.children as Set<AccountRecord>).add(child);
+}
+
+/** Removes every link of `rec`, both ways. */
+export function unlinkAccount(rec: AccountRecord): void {
+  for (const parent of rec.parents) (parent.children as Set<AccountRecord>).delete(rec);
+  for (const child of rec.children) (child.parents as Set<AccountRecord>).delete(rec);
+  rec.parents = NO_LINKS;
+  rec.children = NO_LINKS;
+}
+
 /** The books of one account. */
 export class AccountRecord {
   /** Live `Account` handles; at 0 the account is torn down. */
@@ -33,10 +52,15 @@ export class AccountRecord {
   used = 0;
   /** True while reclamation waits for this account's participants to answer. */
   reclaiming = false;
+  /** While `reclaiming`: bytes held when asked, and whether a participant answered 'partial'. */
+  heldWhenAsked = 0;
+  answeredPartial = false;
   /** `'open'`, or torn down for the reason given. */
   state: 'open' | CollapseReason = 'open';
-  readonly parents = new Set<AccountRecord>();
-  readonly children = new Set<AccountRecord>();
+  /** Parent accounts; change only through `linkAccounts` / `unlinkAccount`. */
+  parents: ReadonlySet<AccountRecord> = NO_LINKS;
+  /** Child accounts; change only through `linkAccounts` / `unlinkAccount`. */
+  children: ReadonlySet<AccountRecord> = NO_LINKS;
   readonly participants = new Set<ParticipantRecord>();
   /** Told once when the account is torn down (`collapsed$` subscribers, queue operators). */
   collapseListeners: Set<CollapseListener> | null = null;

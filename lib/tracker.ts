@@ -25,7 +25,7 @@ import { Account } from './account.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, MemquotaError } from './errors.js';
 import { MinHeap } from './heap.js';
-import { AccountRecord, ParticipantRecord, accountGone, type CollapseListener } from './records.js';
+import { AccountRecord, ParticipantRecord, accountGone, linkAccounts, unlinkAccount, type CollapseListener } from './records.js';
 import type {
   CollapseReason,
   MemquotaConfig,
@@ -107,6 +107,15 @@ export class MemoryQuotaTracker {
   private readonly policy: VictimPolicy;
 
   private nextAccountId = 1;
+  /** The key `popVictim` read for the victim it returned. */
+  private victimKey = 0;
+  /**
+   * Counts releases. Data ages only grow, and only through a release (or a tear-down, which
+   * takes the account out): while this is unchanged, the heap's 'oldest' keys are still true.
+   */
+  private releases = 0;
+  /** `releases` when the candidates' keys were last known true. */
+  private keysCheckedAt = -1;
   private readonly openAccounts = new Set<AccountRecord>();
   private participantCount = 0;
 
@@ -269,8 +278,7 @@ export class MemoryQuotaTracker {
     const rec = new AccountRecord(this, this.nextAccountId++);
     this.openAccounts.add(rec);
     if (parentRec) {
-      rec.parents.add(parentRec);
-      parentRec.children.add(rec);
+      linkAccounts(rec, parentRec);
     }
     return new Account(rec);
   }
@@ -421,6 +429,7 @@ export class MemoryQuotaTracker {
   /** @internal Release: a participant gives back `bytes` (validated), clamped to what it holds. */
   _release(rec: ParticipantRecord, bytes: number): void {
     if (!this.counting) return;
+    this.releases++;
     if (bytes > rec.used) {
       this.participantError(rec, 'over-release', new RangeError(`release(${bytes}) but only ${rec.used} bytes are claimed`));
       bytes = rec.used;
@@ -437,7 +446,8 @@ export class MemoryQuotaTracker {
     if (released !== 0) this.fold(rec, -released);
     rec.account.participants.delete(rec);
     this.participantCount--;
-    this._participantFinalizer.unregister(rec);
+    // No unregister from _participantFinalizer: it costs a hash lookup per tear-down, and a
+    // later callback finds the record dead and does nothing.
     return released;
   }
 
@@ -449,15 +459,12 @@ export class MemoryQuotaTracker {
     // Participants that want to hear of it (the operators' queues) are told after the books
     // are settled; they are reached through the weak references, so nothing keeps them alive.
     let told: CollapseListener[] | null = null;
-    for (const p of [...rec.participants]) {
+    for (const p of rec.participants) {
       const participant = p.participant() as Partial<CollapseListener> | undefined;
       if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
       released += this._teardownParticipant(p);
     }
-    for (const parent of rec.parents) parent.children.delete(rec);
-    for (const child of rec.children) child.parents.delete(rec);
-    rec.parents.clear();
-    rec.children.clear();
+    unlinkAccount(rec);
     this.openAccounts.delete(rec);
     if (reason === 'reclaimed') this.counters.accountsCollapsed++;
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'collapse', account: rec.id, reason, released });
@@ -596,7 +603,7 @@ export class MemoryQuotaTracker {
         }
         victims++;
         this.counters.victims++;
-        const pending = this.reclaimVictim(victim.account, victim.key, heap);
+        const pending = this.reclaimVictim(victim, this.victimKey, heap);
         if (pending !== undefined) await pending;
       }
     } catch (err) {
@@ -624,13 +631,13 @@ export class MemoryQuotaTracker {
    */
   private keyOf(acc: AccountRecord): number | undefined {
     if (this.policy === 'largest') {
-      for (const p of [...acc.participants]) {
+      for (const p of acc.participants) {
         if (p.participant() === undefined) this.collectGarbage(p);
       }
       return acc.used > 0 ? -acc.used : undefined;
     }
     let oldest: number | undefined;
-    for (const p of [...acc.participants]) {
+    for (const p of acc.participants) {
       const participant = p.participant();
       if (participant === undefined) {
         this.collectGarbage(p);
@@ -663,9 +670,10 @@ export class MemoryQuotaTracker {
   }
 
   private buildCandidates(): MinHeap<AccountRecord> {
+    this.keysCheckedAt = this.releases;
     const keys: number[] = [];
     const accounts: AccountRecord[] = [];
-    for (const acc of [...this.openAccounts]) {
+    for (const acc of this.openAccounts) {
       if (acc.state !== 'open') continue;
       const key = this.keyOf(acc);
       if (key !== undefined) {
@@ -677,20 +685,24 @@ export class MemoryQuotaTracker {
   }
 
   /** Pops the best open candidate whose key still holds (ages only grow, so a stale key is pushed back). */
-  private popVictim(heap: MinHeap<AccountRecord>): { account: AccountRecord; key: number } | undefined {
+  private popVictim(heap: MinHeap<AccountRecord>): AccountRecord | undefined {
     for (;;) {
-      const top = heap.pop();
-      if (top === undefined) return undefined;
-      const acc = top.value;
+      const acc = heap.pop();
+      if (acc === undefined) return undefined;
       if (acc.state !== 'open') continue;
+      if (this.policy === 'oldest' && this.releases === this.keysCheckedAt && acc.participants.size !== 0) {
+        this.victimKey = heap.lastKey;
+        return acc;
+      }
       const key = this.keyOf(acc);
       if (key === undefined) continue;
       const next = heap.peekKey();
-      if (key > top.key && next !== undefined && key > next) {
+      if (key > heap.lastKey && next !== undefined && key > next) {
         heap.push(key, acc);
         continue;
       }
-      return { account: acc, key };
+      this.victimKey = key;
+      return acc;
     }
   }
 
@@ -700,12 +712,14 @@ export class MemoryQuotaTracker {
    */
   private reclaimVictim(victim: AccountRecord, key: number, heap: MinHeap<AccountRecord>): Promise<void> | undefined {
     const targets: AccountRecord[] = [victim];
-    const seen = new Set(targets);
-    for (let i = 0; i < targets.length; i++) {
-      for (const child of targets[i]!.children) {
-        if (!seen.has(child)) {
-          seen.add(child);
-          targets.push(child);
+    if (victim.children.size !== 0) {
+      const seen = new Set(targets);
+      for (let i = 0; i < targets.length; i++) {
+        for (const child of targets[i]!.children) {
+          if (!seen.has(child)) {
+            seen.add(child);
+            targets.push(child);
+          }
         }
       }
     }
@@ -720,11 +734,14 @@ export class MemoryQuotaTracker {
     }
     const before = this.usedBytes;
     const victimBytes = victim.used;
-    const heldBefore = targets.map((acc) => acc.used);
-    for (const acc of targets) acc.reclaiming = true;
-    const partial = new Set<AccountRecord>();
-    const pending: PromiseLike<void>[] = [];
     for (const acc of targets) {
+      acc.reclaiming = true;
+      acc.heldWhenAsked = acc.used;
+      acc.answeredPartial = false;
+    }
+    let pending: PromiseLike<void>[] | null = null;
+    for (const acc of targets) {
+      // A copy: a reclaim() may register new participants in this account meanwhile.
       for (const p of [...acc.participants]) {
         if (!p.live) continue;
         const participant = p.participant();
@@ -741,9 +758,9 @@ export class MemoryQuotaTracker {
           continue;
         }
         if (isThenable(answer)) {
-          pending.push(
+          (pending ??= []).push(
             Promise.resolve(answer).then(
-              (settled) => this.settleAnswer(p, settled, partial),
+              (settled) => this.settleAnswer(p, settled),
               (err: unknown) => {
                 this.participantError(p, 'reclaim-threw', err);
                 this._teardownParticipant(p);
@@ -751,32 +768,34 @@ export class MemoryQuotaTracker {
             ),
           );
         } else {
-          this.settleAnswer(p, answer, partial);
+          this.settleAnswer(p, answer);
         }
       }
     }
-    const finish = (): void => {
-      targets.forEach((acc, i) => {
-        acc.reclaiming = false;
-        if (acc.state === 'open' && !partial.has(acc)) this._teardownAccount(acc, 'reclaimed', Math.max(0, heldBefore[i]! - acc.used));
-      });
-      if (this.usedBytes < before) this.counters.bytesReclaimed += before - this.usedBytes;
-      // A partial victim that freed something goes back in the heap with its new key.
-      if (victim.state === 'open' && victim.used < victimBytes) {
-        const newKey = this.keyOf(victim);
-        if (newKey !== undefined) heap.push(newKey, victim);
-      }
-    };
-    if (pending.length === 0) {
-      finish();
+    if (pending === null) {
+      this.finishVictim(targets, victim, victimBytes, before, heap);
       return undefined;
     }
-    return Promise.all(pending).then(finish);
+    return Promise.all(pending).then(() => this.finishVictim(targets, victim, victimBytes, before, heap));
   }
 
-  private settleAnswer(p: ParticipantRecord, answer: unknown, partial: Set<AccountRecord>): void {
+  /** Every answer is in: tear down what collapsed; a partial victim goes back in the heap. */
+  private finishVictim(targets: AccountRecord[], victim: AccountRecord, victimBytes: number, before: number, heap: MinHeap<AccountRecord>): void {
+    for (const acc of targets) {
+      acc.reclaiming = false;
+      if (acc.state === 'open' && !acc.answeredPartial) this._teardownAccount(acc, 'reclaimed', Math.max(0, acc.heldWhenAsked - acc.used));
+    }
+    if (this.usedBytes < before) this.counters.bytesReclaimed += before - this.usedBytes;
+    // A partial victim that freed something goes back in the heap with its new key.
+    if (victim.state === 'open' && victim.used < victimBytes) {
+      const newKey = this.keyOf(victim);
+      if (newKey !== undefined) heap.push(newKey, victim);
+    }
+  }
+
+  private settleAnswer(p: ParticipantRecord, answer: unknown): void {
     if (answer === 'partial') {
-      if (p.live) partial.add(p.account);
+      if (p.live) p.account.answeredPartial = true;
       return;
     }
     if (answer !== 'collapsing') this.participantError(p, 'reclaim-invalid-answer', new TypeError(`reclaim() answered ${String(answer)}`));

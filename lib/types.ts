@@ -21,7 +21,9 @@ export type Reclaimed = 'collapsing' | 'partial';
  * ## What the tracker expects
  * - `getOldest()` returns the tracker-clock timestamp (`tracker.now()`) of the oldest data it
  *   holds, or `undefined` when it holds none. It must be cheap and must not change the books;
- *   if it throws, the participant is torn down and its memory released.
+ *   if it throws, the participant is torn down and its memory released. The answer may only
+ *   grow when the participant releases something (its oldest data left): reclamation trusts
+ *   the ages it read until some participant releases.
  * - `reclaim()` is called when its account (or an ancestor) is chosen as a victim. It should
  *   free memory (calling `release`) and answer. While inside `reclaim()` the participant may
  *   call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle. If it throws or

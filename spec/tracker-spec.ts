@@ -237,8 +237,9 @@ describe('MemoryQuotaTracker', () => {
       const pb = join(b, ps, 2000);
       pb.claim(3000);
       join(c, ps, 3000).claim(3000);
-      // When a is asked, b's queue drains its old data (now only fresh data is left).
+      // When a is asked, b's queue drains (releases) its old data: only fresh data is left.
       pa.onReclaim = (self) => {
+        pb.release(1000);
         pb.oldest = 9000;
         self.collapse();
         return 'collapsing';
