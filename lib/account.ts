@@ -146,7 +146,7 @@ export class Account implements Disposable {
     const rec = this.open();
     const p = rec.tracker._addParticipant(rec);
     p.target = new WeakRef(participant);
-    rec.tracker._participantFinalizer.register(participant, p, p);
+    rec.tracker._participantFinalizer.register(participant, p);
     return new Participation(p, finalize);
   }
 
@@ -182,7 +182,7 @@ export class Account implements Disposable {
     }
     p.standIn = null;
     p.target = new WeakRef(participant);
-    tracker._participantFinalizer.register(participant, p, p);
+    tracker._participantFinalizer.register(participant, p);
     return participant;
   }
 
