@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
 import { Participation } from './participation.js';
-import { accountGone, linkAccounts, type AccountRecord, type CollapseListener } from './records.js';
+import { accountGone, linkAccounts, type AccountRecord, type CollapseListener, type ParticipantRecord } from './records.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -137,17 +137,21 @@ export class Account implements Disposable {
    * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
    */
   registerParticipant(participant: Participant): Participation {
-    return this._register(participant, true);
+    return new Participation(this._registerRecord(participant));
   }
 
-  /** @internal Registration; the operators pass `finalize: false` (see `Participation`). */
-  _register(participant: Participant, finalize: boolean): Participation {
+  /**
+   * @internal Registration without a handle: the operators' own participants claim on the
+   * record (`claimOn`) and live exactly as long as it, which saves a handle and a finalizer
+   * registration per stream.
+   */
+  _registerRecord(participant: Participant): ParticipantRecord {
     if (!isParticipant(participant)) throw new TypeError('participant must have getOldest() and reclaim() methods');
     const rec = this.open();
     const p = rec.tracker._addParticipant(rec);
     p.target = new WeakRef(participant);
     rec.tracker._participantFinalizer.register(participant, p);
-    return new Participation(p, finalize);
+    return p;
   }
 
   /**

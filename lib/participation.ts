@@ -21,18 +21,11 @@ import { invalidBytes } from './tracker.js';
 export class Participation implements Disposable {
   private rec: ParticipantRecord | null;
 
-  /**
-   * @internal Use `account.registerParticipant()`. `finalize: false` is for the operators'
-   * own participations, which live exactly as long as their participant (whose collection the
-   * tracker notices anyway): it saves a finalizer registration per stream.
-   */
-  constructor(rec: ParticipantRecord, finalize = true) {
+  /** @internal Use `account.registerParticipant()`. */
+  constructor(rec: ParticipantRecord) {
     this.rec = rec;
-    this.finalized = finalize;
-    if (finalize) rec.account.tracker._participationFinalizer.register(this, rec, this);
+    rec.tracker._participationFinalizer.register(this, rec, this);
   }
-
-  private readonly finalized: boolean;
 
   /**
    * Records that the participant now holds `bytes` more.
@@ -45,10 +38,7 @@ export class Participation implements Disposable {
    *   handle closed; `TrackerShutdown`, `TrackerCorrupted`.
    */
   claim(bytes: number): void {
-    if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('claim', bytes);
-    const rec = this.rec;
-    if (rec === null || !rec.live) throw this.deadError();
-    rec.tracker._claim(rec, bytes);
+    claimOn(this.rec, bytes);
   }
 
   /**
@@ -58,10 +48,7 @@ export class Participation implements Disposable {
    * @throws RangeError only, for an invalid count (nothing changes).
    */
   release(bytes: number): void {
-    if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('release', bytes);
-    const rec = this.rec;
-    if (rec === null || !rec.live) return;
-    rec.tracker._release(rec, bytes);
+    releaseOn(this.rec, bytes);
   }
 
   /** Bytes the participant has claimed and not released (0 once torn down). */
@@ -82,7 +69,7 @@ export class Participation implements Disposable {
    */
   clone(): Participation {
     const rec = this.rec;
-    if (rec === null || !rec.live) throw this.deadError();
+    if (rec === null || !rec.live) throw participantGone(this.rec);
     rec.handles++;
     return new Participation(rec);
   }
@@ -92,8 +79,8 @@ export class Participation implements Disposable {
     const rec = this.rec;
     if (rec === null) return;
     this.rec = null;
-    const tracker = rec.account.tracker;
-    if (this.finalized) tracker._participationFinalizer.unregister(this);
+    const tracker = rec.tracker;
+    tracker._participationFinalizer.unregister(this);
     tracker._dropParticipantHandle(rec);
   }
 
@@ -118,17 +105,35 @@ export class Participation implements Disposable {
    * @throws MemquotaError `ParticipantShutdown` if this handle was closed.
    */
   account(): WeakAccount {
-    if (this.rec === null) throw this.deadError();
+    if (this.rec === null) throw participantGone(this.rec);
     return new WeakAccount(this.rec.account);
   }
 
-  private deadError(): MemquotaError {
-    const rec = this.rec;
-    if (rec === null) return new MemquotaError('ParticipantShutdown', 'this Participation handle was closed');
-    rec.account.tracker._checkUsable();
-    const state = rec.account.state;
-    const why =
-      state === 'reclaimed' ? 'its account was reclaimed' : state === 'closed' ? 'its account was closed' : 'it was torn down (destroyed, reclaimed or collected)';
-    return new MemquotaError('ParticipantShutdown', `the participant is gone: ${why}`);
-  }
+}
+
+/**
+ * @internal A claim on a participant's record: the checks every claim makes, then the
+ * transaction. `Participation.claim` and the operators' own participants both come here.
+ */
+export function claimOn(rec: ParticipantRecord | null, bytes: number): void {
+  if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('claim', bytes);
+  if (rec === null || !rec.live) throw participantGone(rec);
+  rec.tracker._claim(rec, bytes);
+}
+
+/** @internal A release on a participant's record; a no-op once it is gone. */
+export function releaseOn(rec: ParticipantRecord | null, bytes: number): void {
+  if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('release', bytes);
+  if (rec === null || !rec.live) return;
+  rec.tracker._release(rec, bytes);
+}
+
+/** The error for using a participant that is gone (`null`: the handle was closed). */
+function participantGone(rec: ParticipantRecord | null): MemquotaError {
+  if (rec === null) return new MemquotaError('ParticipantShutdown', 'this Participation handle was closed');
+  rec.tracker._checkUsable();
+  const state = rec.account.state;
+  const why =
+    state === 'reclaimed' ? 'its account was reclaimed' : state === 'closed' ? 'its account was closed' : 'it was torn down (destroyed, reclaimed or collected)';
+  return new MemquotaError('ParticipantShutdown', `the participant is gone: ${why}`);
 }

@@ -8,8 +8,8 @@ import { from, Observable, Subscription, type ObservableInput, type Observer, ty
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
-import type { Participation } from '../lib/participation.js';
-import type { CollapseListener } from '../lib/records.js';
+import { claimOn, releaseOn } from '../lib/participation.js';
+import type { CollapseListener, ParticipantRecord } from '../lib/records.js';
 import type { MemoryQuotaTracker } from '../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
 import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
@@ -156,7 +156,8 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
   private gone = false;
   private sourceDone = false;
   private index = 0;
-  private readonly participation: Participation;
+  /** This stream's record in the books (claimed on without a handle). */
+  private readonly share: ParticipantRecord;
   private readonly tracker: MemoryQuotaTracker;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
@@ -169,7 +170,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     private readonly concurrency: number,
   ) {
     this.tracker = account.tracker;
-    this.participation = account._register(this, false);
+    this.share = account._registerRecord(this);
     this.upstream = new SourceSink<T>(this);
   }
 
@@ -182,7 +183,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     try {
       bytes = checkedCost(cost(value));
       arrivedAt = this.tracker.now();
-      this.participation.claim(bytes);
+      claimOn(this.share, bytes);
     } catch (err) {
       this.fail(err);
       return;
@@ -213,7 +214,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     sink.unsubscribe(); // the inner's own teardown first, as mergeMap does
     if (this.gone) return;
     this.unlink(sink);
-    this.participation.release(sink.cost);
+    releaseOn(this.share, sink.cost);
     this.drain();
     this.checkComplete();
   }
@@ -332,7 +333,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     }
     this.waiting.clear();
     if (this.ownsAccount) this.account.close();
-    this.participation.close();
+    this.tracker._teardownParticipant(this.share);
   }
 }
 

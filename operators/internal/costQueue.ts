@@ -9,25 +9,22 @@
 const EMPTY: readonly unknown[] = [];
 const EMPTY_F64 = new Float64Array(0);
 
-/** FIFO of `(value, cost, arrivedAt)` triples with a running byte total. */
+/**
+ * FIFO of `(value, cost, arrivedAt)` triples. The ring's capacity is a power of two (the
+ * `values` array's length); `meta` holds each slot's cost and arrival time side by side.
+ */
 export class CostQueue<T> {
   private values: (T | undefined)[];
-  private costs: Float64Array;
-  private times: Float64Array;
+  private meta: Float64Array;
   private head = 0;
   private count = 0;
-  private mask: number;
-  /** Sum of the costs of the values held. */
-  bytes = 0;
   /** Cost of the value returned by the last `shift()`. */
   lastCost = 0;
 
   /** Starts empty with no storage: an idle queue costs only this object. */
   constructor() {
     this.values = EMPTY as (T | undefined)[];
-    this.costs = EMPTY_F64;
-    this.times = EMPTY_F64;
-    this.mask = -1;
+    this.meta = EMPTY_F64;
   }
 
   /** Number of values held. */
@@ -37,18 +34,17 @@ export class CostQueue<T> {
 
   /** Arrival time of the oldest value, or `undefined` when empty. */
   oldestTime(): number | undefined {
-    return this.count === 0 ? undefined : this.times[this.head];
+    return this.count === 0 ? undefined : this.meta[2 * this.head + 1];
   }
 
   /** Appends a value. */
   push(value: T, cost: number, arrivedAt: number): void {
-    if (this.count > this.mask) this.grow();
-    const i = (this.head + this.count) & this.mask;
+    if (this.count === this.values.length) this.grow();
+    const i = (this.head + this.count) & (this.values.length - 1);
     this.values[i] = value;
-    this.costs[i] = cost;
-    this.times[i] = arrivedAt;
+    this.meta[2 * i] = cost;
+    this.meta[2 * i + 1] = arrivedAt;
     this.count++;
-    this.bytes += cost;
   }
 
   /** Removes and returns the oldest value (its cost in `lastCost`); call only when non-empty. */
@@ -56,37 +52,32 @@ export class CostQueue<T> {
     const i = this.head;
     const value = this.values[i] as T;
     this.values[i] = undefined;
-    this.lastCost = this.costs[i]!;
-    this.bytes -= this.lastCost;
-    this.head = (i + 1) & this.mask;
+    this.lastCost = this.meta[2 * i]!;
+    this.head = (i + 1) & (this.values.length - 1);
     this.count--;
     return value;
   }
 
-  /** Drops everything; returns the bytes dropped. */
-  clear(): number {
-    const dropped = this.bytes;
-    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & this.mask) this.values[i] = undefined;
+  /** Drops everything. */
+  clear(): void {
+    const mask = this.values.length - 1;
+    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & mask) this.values[i] = undefined;
     this.head = 0;
     this.count = 0;
-    this.bytes = 0;
-    return dropped;
   }
 
   private grow(): void {
-    const capacity = this.mask < 0 ? 8 : (this.mask + 1) * 2;
+    const old = this.values.length;
+    const capacity = old === 0 ? 8 : old * 2;
     const values = new Array<T | undefined>(capacity);
-    const costs = new Float64Array(capacity);
-    const times = new Float64Array(capacity);
-    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & this.mask) {
+    const meta = new Float64Array(2 * capacity);
+    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & (old - 1)) {
       values[n] = this.values[i];
-      costs[n] = this.costs[i]!;
-      times[n] = this.times[i]!;
+      meta[2 * n] = this.meta[2 * i]!;
+      meta[2 * n + 1] = this.meta[2 * i + 1]!;
     }
     this.values = values;
-    this.costs = costs;
-    this.times = times;
+    this.meta = meta;
     this.head = 0;
-    this.mask = capacity - 1;
   }
 }

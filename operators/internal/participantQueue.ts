@@ -13,9 +13,8 @@
  */
 import type { Account } from '../../lib/account.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
-import type { Participation } from '../../lib/participation.js';
-import type { CollapseListener } from '../../lib/records.js';
-import type { MemoryQuotaTracker } from '../../lib/tracker.js';
+import { claimOn, releaseOn } from '../../lib/participation.js';
+import type { CollapseListener, ParticipantRecord } from '../../lib/records.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
 import { CostQueue } from './costQueue.js';
 
@@ -50,20 +49,22 @@ export function checkedCost(bytes: unknown): number {
  * `'complete'`. The owner's own teardown is `close()`, which does not call `gone`.
  */
 export abstract class ParticipantQueue<T> extends CostQueue<T> implements Participant, CollapseListener {
-  private readonly participation: Participation;
-  private readonly tracker: MemoryQuotaTracker;
+  /** This queue's record in the books (the operators claim on it without a handle). */
+  private readonly share: ParticipantRecord;
+  /** The account to close with the queue (a factory's), or `null` for a shared one. */
+  private readonly ownedAccount: Account | null;
   /** True once torn down, by the owner (`close`) or by the quota system. */
   gone = false;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
-    private readonly account: Account,
-    private readonly ownsAccount: boolean,
+    account: Account,
+    ownsAccount: boolean,
     private readonly onReclaim: OnReclaim,
   ) {
     super();
-    this.tracker = account.tracker;
-    this.participation = account._register(this, false);
+    this.share = account._registerRecord(this);
+    this.ownedAccount = ownsAccount ? account : null;
   }
 
   /** Told by the quota system that the queue is gone; `error` is what to signal. */
@@ -75,16 +76,16 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
    * schedulers run reclamation at the end of the claim).
    */
   enqueue(value: T, cost: number): boolean {
-    this.participation.claim(cost);
+    claimOn(this.share, cost);
     if (this.gone) return false;
-    this.push(value, cost, this.tracker.now());
+    this.push(value, cost, this.share.tracker.now());
     return true;
   }
 
   /** Removes the oldest value and releases its cost; call only when `length > 0`. */
   dequeue(): T {
     const value = this.shift();
-    this.participation.release(this.lastCost);
+    releaseOn(this.share, this.lastCost);
     return value;
   }
 
@@ -115,7 +116,8 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     if (this.onReclaim === 'drop-oldest') {
       // Free our share of the excess: the oldest values, until the tracker would be back at
       // lowWater (or we are empty). The tracker re-reads our age and asks again if needed.
-      const excess = this.tracker.used - this.tracker.lowWater;
+      const tracker = this.share.tracker;
+      const excess = tracker.used - tracker.lowWater;
       let freed = 0;
       while (this.length > 0 && freed < excess) {
         this.dequeue();
@@ -136,7 +138,7 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
 
   private teardown(): void {
     this.clear();
-    this.participation.close();
-    if (this.ownsAccount) this.account.close();
+    this.share.tracker._teardownParticipant(this.share);
+    this.ownedAccount?.close();
   }
 }
