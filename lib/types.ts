@@ -134,12 +134,17 @@ export type ParticipantFault =
 /** An event of the tracker's life, as emitted by `events$`. */
 export type MemquotaEvent =
   | {
+      /** A reclamation run starts: `used` has passed `max`. */
       readonly type: 'reclaim-start';
+      /** `tracker.used` at the start. */
       readonly used: number;
+      /** `tracker.max` at the start. */
       readonly max: number;
+      /** The mark the run reclaims down to. */
       readonly lowWater: number;
     }
   | {
+      /** An account was chosen; it and its descendants are asked to reclaim. */
       readonly type: 'victim';
       /** The victim account's id. */
       readonly account: number;
@@ -151,14 +156,19 @@ export type MemquotaEvent =
       readonly accounts: number;
     }
   | {
+      /** An account was torn down (by reclamation, close or shutdown). */
       readonly type: 'collapse';
+      /** The account's id. */
       readonly account: number;
+      /** Why it was torn down. */
       readonly reason: CollapseReason;
       /** Bytes released by the tear-down. */
       readonly released: number;
     }
   | {
+      /** A reclamation run ended. */
       readonly type: 'reclaim-end';
+      /** `tracker.used` at the end. */
       readonly used: number;
       /** Victims chosen in this run. */
       readonly victims: number;
@@ -166,8 +176,11 @@ export type MemquotaEvent =
       readonly outcome: 'low-water' | 'no-candidate' | 'shutdown';
     }
   | {
+      /** A participant misbehaved; the tracker dealt with it and the books stay right. */
       readonly type: 'participant-error';
+      /** The id of the participant's account. */
       readonly account: number;
+      /** What went wrong. */
       readonly fault: ParticipantFault;
       /** The thrown value, where there was one. */
       readonly error?: unknown;
