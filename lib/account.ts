@@ -168,7 +168,7 @@ export class Account implements Disposable {
     const rec = this.open();
     const tracker = rec.tracker;
     const p = tracker._addParticipant(rec);
-    p.standIn = new ConstructionStandIn();
+    p.target = new ConstructionStandIn();
     const participation = new Participation(p);
     let participant: P;
     try {
@@ -184,7 +184,6 @@ export class Account implements Disposable {
       tracker._teardownParticipant(p);
       throw new TypeError('registerParticipantWith: make() must return an object with getOldest() and reclaim()');
     }
-    p.standIn = null;
     p.target = new WeakRef(participant);
     tracker._participantFinalizer.register(participant, p);
     return participant;

@@ -61,7 +61,13 @@ export class AccountRecord {
   parents: ReadonlySet<AccountRecord> = NO_LINKS;
   /** Child accounts; change only through `linkAccounts` / `unlinkAccount`. */
   children: ReadonlySet<AccountRecord> = NO_LINKS;
-  readonly participants = new Set<ParticipantRecord>();
+  /**
+   * The account's own participants, a list threaded through their records (no Set entry per
+   * participant): change only through `joinAccount` / `leaveAccount`.
+   */
+  firstParticipant: ParticipantRecord | null = null;
+  lastParticipant: ParticipantRecord | null = null;
+  participantCount = 0;
   /** Told once when the account is torn down (`collapsed$` subscribers, queue operators). */
   collapseListeners: Set<CollapseListener> | null = null;
 
@@ -79,10 +85,14 @@ export class ParticipantRecord {
   used = 0;
   /** False once torn down; every handle is then dead. */
   live = true;
-  /** The participant, held weakly; `null` while a stand-in answers for it. */
-  target: WeakRef<Participant> | null = null;
-  /** The stand-in used while `registerParticipantWith` constructs the participant. */
-  standIn: Participant | null = null;
+  /**
+   * The participant, held weakly; while `registerParticipantWith` constructs it, a stand-in
+   * held strongly; `null` once torn down.
+   */
+  target: WeakRef<Participant> | Participant | null = null;
+  /** Neighbours in the account's participant list (see `AccountRecord.firstParticipant`). */
+  prev: ParticipantRecord | null = null;
+  next: ParticipantRecord | null = null;
 
   /** The account's tracker, one load away for `claim` and `release`. */
   readonly tracker: MemoryQuotaTracker;
@@ -93,8 +103,39 @@ export class ParticipantRecord {
 
   /** The participant object, or `undefined` if it was garbage-collected. */
   participant(): Participant | undefined {
-    return this.standIn ?? this.target?.deref();
+    const target = this.target;
+    if (target === null) return undefined;
+    return target instanceof WeakRef ? target.deref() : target;
   }
+}
+
+/** Appends a participant to its account's list. */
+export function joinAccount(acc: AccountRecord, p: ParticipantRecord): void {
+  p.prev = acc.lastParticipant;
+  if (acc.lastParticipant !== null) acc.lastParticipant.next = p;
+  else acc.firstParticipant = p;
+  acc.lastParticipant = p;
+  acc.participantCount++;
+}
+
+/** Takes a participant out of its account's list. */
+export function leaveAccount(acc: AccountRecord, p: ParticipantRecord): void {
+  if (p.prev !== null) p.prev.next = p.next;
+  else acc.firstParticipant = p.next;
+  if (p.next !== null) p.next.prev = p.prev;
+  else acc.lastParticipant = p.prev;
+  p.prev = p.next = null;
+  acc.participantCount--;
+}
+
+/**
+ * The account's participants as an array: for loops that call participant code, which may
+ * register or tear down participants of the same account meanwhile.
+ */
+export function participantsOf(acc: AccountRecord): ParticipantRecord[] {
+  const list: ParticipantRecord[] = [];
+  for (let p = acc.firstParticipant; p !== null; p = p.next) list.push(p);
+  return list;
 }
 
 /** The error for using an account that was torn down. */

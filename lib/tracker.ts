@@ -25,7 +25,17 @@ import { Account } from './account.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, MemquotaError } from './errors.js';
 import { MinHeap } from './heap.js';
-import { AccountRecord, ParticipantRecord, accountGone, linkAccounts, unlinkAccount, type CollapseListener } from './records.js';
+import {
+  AccountRecord,
+  ParticipantRecord,
+  accountGone,
+  joinAccount,
+  leaveAccount,
+  linkAccounts,
+  participantsOf,
+  unlinkAccount,
+  type CollapseListener,
+} from './records.js';
 import type {
   CollapseReason,
   MemquotaConfig,
@@ -338,7 +348,7 @@ export class MemoryQuotaTracker {
     for (const acc of this.openAccounts) {
       if (acc.state !== 'open') problems.push(`account ${acc.id} is ${acc.state} but still in the books`);
       let sum = 0;
-      for (const p of acc.participants) {
+      for (let p = acc.firstParticipant; p !== null; p = p.next) {
         participants++;
         if (!p.live) problems.push(`a torn-down participant of account ${acc.id} is still in the books`);
         if (!(p.used >= 0)) problems.push(`a participant of account ${acc.id} holds ${p.used} bytes`);
@@ -388,7 +398,7 @@ export class MemoryQuotaTracker {
     this._checkUsable();
     if (account.state !== 'open') throw accountGone(account);
     const rec = new ParticipantRecord(account);
-    account.participants.add(rec);
+    joinAccount(account, rec);
     this.participantCount++;
     this.stalled = false;
     this.candidateAppeared = true;
@@ -441,10 +451,10 @@ export class MemoryQuotaTracker {
   _teardownParticipant(rec: ParticipantRecord): number {
     if (!rec.live) return 0;
     rec.live = false;
-    rec.standIn = null;
+    rec.target = null;
     const released = rec.used;
     if (released !== 0) this.fold(rec, -released);
-    rec.account.participants.delete(rec);
+    leaveAccount(rec.account, rec);
     this.participantCount--;
     // No unregister from _participantFinalizer: it costs a hash lookup per tear-down, and a
     // later callback finds the record dead and does nothing.
@@ -459,7 +469,8 @@ export class MemoryQuotaTracker {
     // Participants that want to hear of it (the operators' queues) are told after the books
     // are settled; they are reached through the weak references, so nothing keeps them alive.
     let told: CollapseListener[] | null = null;
-    for (const p of rec.participants) {
+    for (let p = rec.firstParticipant, next: ParticipantRecord | null; p !== null; p = next) {
+      next = p.next; // the tear-down below takes p out of the list
       const participant = p.participant() as Partial<CollapseListener> | undefined;
       if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
       released += this._teardownParticipant(p);
@@ -631,37 +642,49 @@ export class MemoryQuotaTracker {
    */
   private keyOf(acc: AccountRecord): number | undefined {
     if (this.policy === 'largest') {
-      for (const p of acc.participants) {
+      // Only the collected participants matter here: no participant code runs.
+      for (let p = acc.firstParticipant, next: ParticipantRecord | null; p !== null; p = next) {
+        next = p.next;
         if (p.participant() === undefined) this.collectGarbage(p);
       }
       return acc.used > 0 ? -acc.used : undefined;
     }
+    // getOldest() is participant code, which may change the list: walk a copy when there
+    // are several (one participant, the common case, needs none).
+    if (acc.participantCount === 1) return this.ageOf(acc.firstParticipant!);
     let oldest: number | undefined;
-    for (const p of acc.participants) {
-      const participant = p.participant();
-      if (participant === undefined) {
-        this.collectGarbage(p);
-        continue;
-      }
-      let age: number | undefined;
-      try {
-        age = participant.getOldest();
-      } catch (err) {
-        this.participantError(p, 'getOldest-threw', err);
-        this._teardownParticipant(p);
-        continue;
-      }
-      if (typeof age !== 'number' || Number.isNaN(age)) {
-        if (p.used > NO_DATA_SLOP) {
-          this.participantError(p, 'no-data-but-claimed');
-          age = -Infinity;
-        } else {
-          continue;
-        }
-      }
-      if (oldest === undefined || age < oldest) oldest = age;
+    for (const p of participantsOf(acc)) {
+      const age = p.live ? this.ageOf(p) : undefined;
+      if (age !== undefined && (oldest === undefined || age < oldest)) oldest = age;
     }
     return oldest;
+  }
+
+  /**
+   * A participant's data age, or `undefined` for none. A collected participant, or one whose
+   * `getOldest()` throws, is torn down; one that says "no data" while holding more than the
+   * slop is reported and counts as the oldest.
+   */
+  private ageOf(p: ParticipantRecord): number | undefined {
+    const participant = p.participant();
+    if (participant === undefined) {
+      this.collectGarbage(p);
+      return undefined;
+    }
+    let age: number | undefined;
+    try {
+      age = participant.getOldest();
+    } catch (err) {
+      this.participantError(p, 'getOldest-threw', err);
+      this._teardownParticipant(p);
+      return undefined;
+    }
+    if (typeof age === 'number' && !Number.isNaN(age)) return age;
+    if (p.used > NO_DATA_SLOP) {
+      this.participantError(p, 'no-data-but-claimed');
+      return -Infinity;
+    }
+    return undefined;
   }
 
   private collectGarbage(p: ParticipantRecord): void {
@@ -690,7 +713,7 @@ export class MemoryQuotaTracker {
       const acc = heap.pop();
       if (acc === undefined) return undefined;
       if (acc.state !== 'open') continue;
-      if (this.policy === 'oldest' && this.releases === this.keysCheckedAt && acc.participants.size !== 0) {
+      if (this.policy === 'oldest' && this.releases === this.keysCheckedAt && acc.participantCount !== 0) {
         this.victimKey = heap.lastKey;
         return acc;
       }
@@ -742,7 +765,7 @@ export class MemoryQuotaTracker {
     let pending: PromiseLike<void>[] | null = null;
     for (const acc of targets) {
       // A copy: a reclaim() may register new participants in this account meanwhile.
-      for (const p of [...acc.participants]) {
+      for (const p of participantsOf(acc)) {
         if (!p.live) continue;
         const participant = p.participant();
         if (participant === undefined) {
