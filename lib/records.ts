@@ -83,22 +83,25 @@ export class ParticipantRecord {
   handles = 1;
   /** Bytes this participant has claimed and not released. */
   used = 0;
-  /** False once torn down; every handle is then dead. */
-  live = true;
   /**
    * The participant, held weakly; while `registerParticipantWith` constructs it, a stand-in
-   * held strongly; `null` once torn down.
+   * held strongly; `null` once torn down (set right after the record is made).
    */
   target: WeakRef<Participant> | Participant | null = null;
   /** Neighbours in the account's participant list (see `AccountRecord.firstParticipant`). */
   prev: ParticipantRecord | null = null;
   next: ParticipantRecord | null = null;
 
-  /** The account's tracker, one load away for `claim` and `release`. */
-  readonly tracker: MemoryQuotaTracker;
+  constructor(readonly account: AccountRecord) {}
 
-  constructor(readonly account: AccountRecord) {
-    this.tracker = account.tracker;
+  /** False once torn down; every handle is then dead. */
+  get live(): boolean {
+    return this.target !== null;
+  }
+
+  /** The account's tracker. */
+  get tracker(): MemoryQuotaTracker {
+    return this.account.tracker;
   }
 
   /** The participant object, or `undefined` if it was garbage-collected. */

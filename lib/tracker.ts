@@ -450,8 +450,7 @@ export class MemoryQuotaTracker {
   /** @internal Tear-down of a participant: it leaves the books and all it held is released. */
   _teardownParticipant(rec: ParticipantRecord): number {
     if (!rec.live) return 0;
-    rec.live = false;
-    rec.target = null;
+    rec.target = null; // what makes it dead
     const released = rec.used;
     if (released !== 0) this.fold(rec, -released);
     leaveAccount(rec.account, rec);

@@ -107,6 +107,10 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
     });
 }
 
+/** `MemquotaStream.end` before the source ended, and after it completed (module-private). */
+const NOT_ENDED = Symbol('not ended');
+const COMPLETED = Symbol('completed');
+
 /** Runs one teardown as a Subscription would: a function is called, anything else unsubscribed. */
 function runTeardown(teardown: TeardownLogic): void {
   if (typeof teardown === 'function') teardown();
@@ -131,9 +135,8 @@ function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: Memquo
 class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsubscribable {
   /** What the source handed over to stop it: one teardown, or a list when it gave several. */
   private sourceTeardown: TeardownLogic | TeardownLogic[] | null = null;
-  /** How the stream ends once the queue is empty: not yet, complete, or error. */
-  private ending: 'complete' | 'error' | null = null;
-  private endError: unknown = undefined;
+  /** How the stream ends once the queue is empty: `NOT_ENDED`, `COMPLETED`, or the error. */
+  private end: unknown = NOT_ENDED;
   /** True while inside the downstream `next`: values arriving meanwhile wait. */
   private delivering = false;
   private delivery: Subscription | null = null;
@@ -205,14 +208,13 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
 
   error(err: unknown): void {
     if (this.gone) return;
-    this.ending = 'error';
-    this.endError = err;
+    this.end = err;
     this.afterSourceEnded();
   }
 
   complete(): void {
     if (this.gone) return;
-    this.ending = 'complete';
+    this.end = COMPLETED;
     this.afterSourceEnded();
   }
 
@@ -230,7 +232,7 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
     if (this.gone || this.destination.closed) return false;
     if (this.length > 0) return true;
     this.delivery = null;
-    if (this.ending !== null) this.end();
+    if (this.end !== NOT_ENDED) this.finish();
     return false;
   }
 
@@ -244,7 +246,7 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
   private afterSourceEnded(): void {
     // With a scheduler the end is delivered in order, after the queued values, as observeOn does.
     if (this.scheduler !== undefined) this.scheduleDelivery();
-    else if (this.length === 0 && !this.delivering) this.end();
+    else if (this.length === 0 && !this.delivering) this.finish();
   }
 
   private scheduleDelivery(): void {
@@ -257,14 +259,14 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
     this.delivering = true;
     while (this.length > 0 && !this.gone && !this.destination.closed) this.destination.next(this.dequeue());
     this.delivering = false;
-    if (this.ending !== null && this.length === 0 && !this.gone) this.end();
+    if (this.end !== NOT_ENDED && this.length === 0 && !this.gone) this.finish();
   }
 
-  private end(): void {
+  private finish(): void {
     this.close();
     this.stopSource();
-    if (this.ending === 'complete') this.destination.complete();
-    else this.destination.error(this.endError);
+    if (this.end === COMPLETED) this.destination.complete();
+    else this.destination.error(this.end);
   }
 
   private fail(err: unknown): void {

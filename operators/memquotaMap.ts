@@ -263,8 +263,9 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     const waiting = this.waiting;
     while (!this.gone && waiting.length > 0 && this.active < this.concurrency) {
       const arrivedAt = waiting.oldestTime()!;
+      const bytes = waiting.oldestCost();
       const value = waiting.shift();
-      this.start(value, waiting.lastCost, arrivedAt);
+      this.start(value, bytes, arrivedAt);
     }
   }
 

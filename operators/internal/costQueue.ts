@@ -6,78 +6,88 @@
  * @module
  */
 
-const EMPTY: readonly unknown[] = [];
-const EMPTY_F64 = new Float64Array(0);
+/** The storage of a queue that has held values: a power-of-two ring, costs and times beside. */
+class Ring<T> {
+  readonly values: (T | undefined)[];
+  /** Each slot's cost and arrival time, side by side. */
+  readonly meta: Float64Array;
+  head = 0;
+  count = 0;
+
+  constructor(capacity: number) {
+    this.values = new Array<T | undefined>(capacity);
+    this.meta = new Float64Array(2 * capacity);
+  }
+}
 
 /**
- * FIFO of `(value, cost, arrivedAt)` triples. The ring's capacity is a power of two (the
- * `values` array's length); `meta` holds each slot's cost and arrival time side by side.
+ * FIFO of `(value, cost, arrivedAt)` triples. An idle queue has no storage at all (one field);
+ * the first value allocates a ring, which doubles when full and is kept while the queue lives.
  */
 export class CostQueue<T> {
-  private values: (T | undefined)[];
-  private meta: Float64Array;
-  private head = 0;
-  private count = 0;
-  /** Cost of the value returned by the last `shift()`. */
-  lastCost = 0;
-
-  /** Starts empty with no storage: an idle queue costs only this object. */
-  constructor() {
-    this.values = EMPTY as (T | undefined)[];
-    this.meta = EMPTY_F64;
-  }
+  private ring: Ring<T> | null = null;
 
   /** Number of values held. */
   get length(): number {
-    return this.count;
+    const ring = this.ring;
+    return ring === null ? 0 : ring.count;
   }
 
   /** Arrival time of the oldest value, or `undefined` when empty. */
   oldestTime(): number | undefined {
-    return this.count === 0 ? undefined : this.meta[2 * this.head + 1];
+    const ring = this.ring;
+    return ring === null || ring.count === 0 ? undefined : ring.meta[2 * ring.head + 1];
+  }
+
+  /** Cost of the oldest value; call only when non-empty. */
+  oldestCost(): number {
+    const ring = this.ring!;
+    return ring.meta[2 * ring.head]!;
   }
 
   /** Appends a value. */
   push(value: T, cost: number, arrivedAt: number): void {
-    if (this.count === this.values.length) this.grow();
-    const i = (this.head + this.count) & (this.values.length - 1);
-    this.values[i] = value;
-    this.meta[2 * i] = cost;
-    this.meta[2 * i + 1] = arrivedAt;
-    this.count++;
+    let ring = this.ring;
+    if (ring === null || ring.count === ring.values.length) ring = this.grow();
+    const i = (ring.head + ring.count) & (ring.values.length - 1);
+    ring.values[i] = value;
+    ring.meta[2 * i] = cost;
+    ring.meta[2 * i + 1] = arrivedAt;
+    ring.count++;
   }
 
-  /** Removes and returns the oldest value (its cost in `lastCost`); call only when non-empty. */
+  /** Removes and returns the oldest value; call only when non-empty. */
   shift(): T {
-    const i = this.head;
-    const value = this.values[i] as T;
-    this.values[i] = undefined;
-    this.lastCost = this.meta[2 * i]!;
-    this.head = (i + 1) & (this.values.length - 1);
-    this.count--;
+    const ring = this.ring!;
+    const i = ring.head;
+    const value = ring.values[i] as T;
+    ring.values[i] = undefined;
+    ring.head = (i + 1) & (ring.values.length - 1);
+    ring.count--;
     return value;
   }
 
   /** Drops everything. */
   clear(): void {
-    const mask = this.values.length - 1;
-    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & mask) this.values[i] = undefined;
-    this.head = 0;
-    this.count = 0;
+    const ring = this.ring;
+    if (ring === null) return;
+    const mask = ring.values.length - 1;
+    for (let n = 0, i = ring.head; n < ring.count; n++, i = (i + 1) & mask) ring.values[i] = undefined;
+    ring.head = 0;
+    ring.count = 0;
   }
 
-  private grow(): void {
-    const old = this.values.length;
-    const capacity = old === 0 ? 8 : old * 2;
-    const values = new Array<T | undefined>(capacity);
-    const meta = new Float64Array(2 * capacity);
-    for (let n = 0, i = this.head; n < this.count; n++, i = (i + 1) & (old - 1)) {
-      values[n] = this.values[i];
-      meta[2 * n] = this.meta[2 * i]!;
-      meta[2 * n + 1] = this.meta[2 * i + 1]!;
+  private grow(): Ring<T> {
+    const old = this.ring;
+    if (old === null) return (this.ring = new Ring<T>(8));
+    const capacity = old.values.length;
+    const ring = new Ring<T>(capacity * 2);
+    for (let n = 0, i = old.head; n < old.count; n++, i = (i + 1) & (capacity - 1)) {
+      ring.values[n] = old.values[i];
+      ring.meta[2 * n] = old.meta[2 * i]!;
+      ring.meta[2 * n + 1] = old.meta[2 * i + 1]!;
     }
-    this.values = values;
-    this.meta = meta;
-    this.head = 0;
+    ring.count = old.count;
+    return (this.ring = ring);
   }
 }

@@ -84,8 +84,9 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
 
   /** Removes the oldest value and releases its cost; call only when `length > 0`. */
   dequeue(): T {
+    const cost = this.oldestCost();
     const value = this.shift();
-    releaseOn(this.share, this.lastCost);
+    releaseOn(this.share, cost);
     return value;
   }
 
@@ -120,8 +121,8 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
       const excess = tracker.used - tracker.lowWater;
       let freed = 0;
       while (this.length > 0 && freed < excess) {
+        freed += this.oldestCost();
         this.dequeue();
-        freed += this.lastCost;
       }
       return 'partial';
     }
