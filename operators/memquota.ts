@@ -19,6 +19,7 @@ import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
+import { forgetTeardown, keepTeardown, runTeardown, runTeardowns, type KeptTeardowns } from './internal/teardowns.js';
 
 /** Options of {@link memquota}. */
 export interface MemquotaOptions<T> {
@@ -111,12 +112,6 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
 const NOT_ENDED = Symbol('not ended');
 const COMPLETED = Symbol('completed');
 
-/** Runs one teardown as a Subscription would: a function is called, anything else unsubscribed. */
-function runTeardown(teardown: TeardownLogic): void {
-  if (typeof teardown === 'function') teardown();
-  else if (teardown) teardown.unsubscribe();
-}
-
 /** The scheduled delivery task: one value per run, rescheduling itself, as observeOn does. */
 function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: MemquotaStream<T>): void {
   if (stream!.deliverScheduled()) this.schedule(stream);
@@ -134,7 +129,7 @@ function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: Memquo
  */
 class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsubscribable {
   /** What the source handed over to stop it: one teardown, or a list when it gave several. */
-  private sourceTeardown: TeardownLogic | TeardownLogic[] | null = null;
+  private sourceTeardown: KeptTeardowns = null;
   /** How the stream ends once the queue is empty: `NOT_ENDED`, `COMPLETED`, or the error. */
   private end: unknown = NOT_ENDED;
   /** True while inside the downstream `next`: values arriving meanwhile wait. */
@@ -161,20 +156,12 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
   add(teardown: TeardownLogic): void {
     if (!teardown || teardown === this) return;
     if (this.gone) return runTeardown(teardown);
-    const kept = this.sourceTeardown;
-    if (!kept) this.sourceTeardown = teardown;
-    else if (Array.isArray(kept)) kept.push(teardown);
-    else this.sourceTeardown = [kept, teardown];
+    this.sourceTeardown = keepTeardown(this.sourceTeardown, teardown);
   }
 
   /** Forgets a teardown handed over with `add`. */
   remove(teardown: TeardownLogic): void {
-    const kept = this.sourceTeardown;
-    if (kept === teardown) this.sourceTeardown = null;
-    else if (Array.isArray(kept)) {
-      const i = kept.indexOf(teardown);
-      if (i >= 0) kept.splice(i, 1);
-    }
+    this.sourceTeardown = forgetTeardown(this.sourceTeardown, teardown);
   }
 
   next(value: T): void {
@@ -280,7 +267,6 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
   private stopSource(): void {
     const kept = this.sourceTeardown;
     this.sourceTeardown = null;
-    if (Array.isArray(kept)) kept.forEach(runTeardown);
-    else if (kept) runTeardown(kept);
+    runTeardowns(kept);
   }
 }

@@ -3,12 +3,13 @@
  *
  * @module
  */
-import { Observable, type Observer, type Subscriber } from 'rxjs';
+import { Observable, type Observer, type Subscriber, type TeardownLogic } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
+import { forgetTeardown, keepTeardown, runTeardown, runTeardowns, type KeptTeardowns } from './internal/teardowns.js';
 
 /** Options of {@link memquotaQueue}. */
 export interface MemquotaQueueOptions<T> {
@@ -22,10 +23,22 @@ export interface MemquotaQueueOptions<T> {
   onReclaim?: OnReclaim;
 }
 
-/** The pushing end of a {@link memquotaQueue}: an Observer that never throws. */
+/**
+ * The pushing end of a {@link memquotaQueue}: an Observer that never throws.
+ *
+ * It is also subscription-shaped, so `source$.subscribe(sender)` hands the source's teardown
+ * to the sender: when the channel closes (consumer gone, reclaimed, ended) the source is
+ * stopped, and a synchronous source sees `closed` at once.
+ */
 export interface QueueSender<T> extends Observer<T> {
   /** True once the channel no longer takes values (ended, consumer gone, or reclaimed). */
   readonly closed: boolean;
+  /** The producer leaves: ends the channel as `complete()` does and stops the sources. */
+  unsubscribe(): void;
+  /** Keeps a source's teardown, run when the channel closes (at once if it has). */
+  add(teardown: TeardownLogic): void;
+  /** Forgets a teardown given to `add`. */
+  remove(teardown: TeardownLogic): void;
 }
 
 /** The pulling end of a {@link memquotaQueue}: subscribe, or `for await` at your own pace. */
@@ -97,12 +110,21 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   // Set once the consumer has been told the end (or has left): nothing more is delivered.
   let finished = false;
 
+  // The teardowns of the sources the sender is subscribed to: run when sending stops.
+  let producers: KeptTeardowns = null;
+  const stopProducers = (): void => {
+    const kept = producers;
+    producers = null;
+    runTeardowns(kept);
+  };
+
   const gone = (error: MemoryReclaimedError | undefined): void => {
     if (error === undefined) ending = 'complete';
     else {
       ending = 'error';
       endError = error;
     }
+    stopProducers();
     finish();
   };
 
@@ -147,6 +169,7 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     pull = null;
     finished = true;
     queue.close();
+    stopProducers();
   }
 
   const sender: QueueSender<T> = {
@@ -185,12 +208,26 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
       if (finished || queue.gone || ending !== null) return;
       ending = 'error';
       endError = err;
+      stopProducers();
       if (queue.length === 0) finish();
     },
     complete() {
       if (finished || queue.gone || ending !== null) return;
       ending = 'complete';
+      stopProducers();
       if (queue.length === 0) finish();
+    },
+    unsubscribe() {
+      sender.complete();
+      stopProducers();
+    },
+    add(teardown: TeardownLogic) {
+      if (!teardown || teardown === sender) return;
+      if (sender.closed) runTeardown(teardown);
+      else producers = keepTeardown(producers, teardown);
+    },
+    remove(teardown: TeardownLogic) {
+      producers = forgetTeardown(producers, teardown);
     },
   };
 

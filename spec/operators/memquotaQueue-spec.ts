@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { from, interval, map, take, toArray } from 'rxjs';
+import { Observable, from, interval, map, mergeMap, of, take, toArray } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { MemoryQuotaTracker, MemoryReclaimedError, memquotaQueue } from '../../index.js';
 import { expectBooks } from '../helpers/books.js';
@@ -26,6 +26,58 @@ describe('memquotaQueue', () => {
         expectObservable(receiver).toBe(expected);
         expectSubscriptions(e1.subscriptions).toBe(e1subs);
       });
+    });
+
+    it('should not break unsubscription chains when the receiver is unsubscribed explicitly', () => {
+      const testScheduler = new TestScheduler((a, e) => {
+        expect(a).to.deep.equal(e);
+      });
+      testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+        const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 }, { scheduler: testScheduler, now: () => testScheduler.now() });
+        const { sender, receiver } = memquotaQueue<string>(tracker.newAccount());
+        const e1 = hot('  --a--b--c--d--|');
+        const e1subs = '  ^-------!      ';
+        const unsub = '   --------!      ';
+        const expected = '--a--b---      ';
+        e1.pipe(mergeMap((x) => of(x))).subscribe(sender);
+        const result = receiver.pipe(mergeMap((x) => of(x)));
+        expectObservable(result, unsub).toBe(expected);
+        expectSubscriptions(e1.subscriptions).toBe(e1subs); // leaving the receiver stops the producer
+        testScheduler.schedule(() => expectBooks(tracker, undefined, { participants: 0 }), 10);
+      });
+    });
+
+    it('should stop a synchronous source when the receiver leaves', () => {
+      const tracker = quota(1000, 750);
+      const { sender, receiver } = memquotaQueue<number>(tracker.newAccount(), { cost: () => 1 });
+      const got: number[] = [];
+      receiver.pipe(take(3)).subscribe((v) => got.push(v));
+      const sideEffects: number[] = [];
+      new Observable<number>((subscriber) => {
+        for (let i = 0; !subscriber.closed && i < 10; i++) {
+          sideEffects.push(i);
+          subscriber.next(i);
+        }
+      }).subscribe(sender);
+      expect(got).to.deep.equal([0, 1, 2]);
+      expect(sideEffects).to.deep.equal([0, 1, 2]);
+      expect(sender.closed).to.equal(true);
+      expectBooks(tracker, undefined, { participants: 0 });
+    });
+
+    it('should end the channel when the producer unsubscribes the sender', async () => {
+      const tracker = quota(1000, 750);
+      const { sender, receiver } = memquotaQueue<number>(tracker.newAccount(), { cost: () => 1 });
+      const producer = interval(1).subscribe(sender);
+      const got: number[] = [];
+      const done = new Promise<void>((resolve) => receiver.subscribe({ next: (v) => got.push(v), complete: resolve }));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      producer.unsubscribe(); // the subscription is the sender itself
+      await done;
+      expect(sender.closed).to.equal(true);
+      expect(got.length).to.be.greaterThan(0);
+      expect(got).to.deep.equal([...Array(got.length).keys()]);
+      expectBooks(tracker, undefined, { participants: 0 });
     });
 
     it('should buffer what is sent before a consumer comes, claimed until it is taken', async () => {
