@@ -7,7 +7,7 @@
  * @module
  */
 import { MemoryQuotaTracker, type Participant, type Participation } from '../index.js';
-import { sideBySide, type BenchRow } from './harness.js';
+import { ratioRow, sideBySide, type BenchRow } from './harness.js';
 
 const PARTICIPANTS = 1024;
 const PAIRS = 2_000_000;
@@ -62,13 +62,5 @@ export function benchClaimRelease(): BenchRow {
   account.close();
   tracker.shutdown();
   void keep;
-  return {
-    id: 'B3',
-    name: 'claim+release pair vs Map lookup+counter',
-    value: result.ratio,
-    unit: '×',
-    target: `≤ ${TARGET}×`,
-    ok: result.ratio <= TARGET,
-    details: { baselineNsPerPair: result.baselineNs, subjectNsPerPair: result.subjectNs, pairs: PAIRS, rounds: result.rounds },
-  };
+  return ratioRow('B3', 'claim+release pair vs Map lookup+counter', result, TARGET, PAIRS, 'Pair');
 }

@@ -136,3 +136,16 @@ export function fmt(value: number, digits = 2): string {
 export function mib(bytes: number): string {
   return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
+
+/** The row of a side-by-side ratio with an upper target (B1, B2, B3). */
+export function ratioRow(id: string, name: string, result: Comparison, target: number, ops: number, per: string): BenchRow {
+  return {
+    id,
+    name,
+    value: result.ratio,
+    unit: '×',
+    target: `≤ ${target}×`,
+    ok: result.ratio <= target,
+    details: { [`baselineNsPer${per}`]: result.baselineNs, [`subjectNsPer${per}`]: result.subjectNs, [per === 'Pair' ? 'pairs' : 'values']: ops, rounds: result.rounds },
+  };
+}

@@ -12,7 +12,7 @@
  */
 import { Observable, concatMap, map, of, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
 import { MemoryQuotaTracker, memquota, memquotaMap } from '../index.js';
-import { sideBySide, type BenchRow } from './harness.js';
+import { ratioRow, sideBySide, type BenchRow } from './harness.js';
 
 const VALUES = 1_000_000;
 const TARGET_B1 = 1.5;
@@ -68,23 +68,7 @@ export function benchThroughput(): BenchRow[] {
   account.close();
   tracker.shutdown();
   return [
-    {
-      id: 'B1',
-      name: 'memquota() (no scheduler) vs map(x => x), 1M values',
-      value: b1.ratio,
-      unit: '×',
-      target: `≤ ${TARGET_B1}×`,
-      ok: b1.ratio <= TARGET_B1,
-      details: { baselineNsPerValue: b1.baselineNs, subjectNsPerValue: b1.subjectNs, values: VALUES, rounds: b1.rounds },
-    },
-    {
-      id: 'B2',
-      name: 'memquotaMap(x => of(x)) vs concatMap(x => of(x)), 1M values',
-      value: b2.ratio,
-      unit: '×',
-      target: `≤ ${TARGET_B2}×`,
-      ok: b2.ratio <= TARGET_B2,
-      details: { baselineNsPerValue: b2.baselineNs, subjectNsPerValue: b2.subjectNs, values: VALUES, rounds: b2.rounds },
-    },
+    ratioRow('B1', 'memquota() (no scheduler) vs map(x => x), 1M values', b1, TARGET_B1, VALUES, 'Value'),
+    ratioRow('B2', 'memquotaMap(x => of(x)) vs concatMap(x => of(x)), 1M values', b2, TARGET_B2, VALUES, 'Value'),
   ];
 }
