@@ -64,12 +64,12 @@ export class Account implements Disposable {
 
   /** A number naming the account in events and error messages (unique within its tracker). */
   get id(): number {
-    return this.record().id;
+    return this._record().id;
   }
 
   /** The tracker this account belongs to. */
   get tracker(): MemoryQuotaTracker {
-    return this.record().tracker;
+    return this._record().tracker;
   }
 
   /** Whether this handle is closed or its account was torn down. */
@@ -77,22 +77,17 @@ export class Account implements Disposable {
     return this.rec === null || this.rec.state !== 'open';
   }
 
-  /** @internal The record, even after this handle was closed. */
+  /** @internal The record behind this handle; throws `AccountClosed` once the handle is closed. */
   _record(): AccountRecord {
     if (this.rec === null) throw handleClosed();
     return this.rec;
   }
 
   private open(): AccountRecord {
-    const rec = this.record();
+    const rec = this._record();
     rec.tracker._checkUsable();
     if (rec.state !== 'open') throw accountGone(rec);
     return rec;
-  }
-
-  private record(): AccountRecord {
-    if (this.rec === null) throw handleClosed();
-    return this.rec;
   }
 
   /**
@@ -219,7 +214,7 @@ export class Account implements Disposable {
 
   /** A handle that does not keep the account open. */
   downgrade(): WeakAccount {
-    return new WeakAccount(this.record());
+    return new WeakAccount(this._record());
   }
 
   /**
@@ -227,7 +222,7 @@ export class Account implements Disposable {
    * the tear-down emits the reason at once. Subscribers may call back into the tracker.
    */
   get collapsed$(): Observable<CollapseReason> {
-    return collapsedOf(this.record());
+    return collapsedOf(this._record());
   }
 }
 
