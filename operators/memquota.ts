@@ -122,10 +122,8 @@ function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: Memquo
  * teardown handed to the downstream subscriber, in a single object with no closures, so that
  * an idle stream stays small (B5 in the benchmarks).
  *
- * It is the source's subscriber by shape: an Observer with `closed`, `add`, `remove` and
- * `unsubscribe` is one to RxJS, which then subscribes it as it is, without a wrapper (the
- * public rule of `Observable.subscribe`). `closed` is `gone`; the teardown the source hands
- * over (usually one) is kept and run once when the stream ends, as a Subscription would.
+ * It is the source's subscriber by shape (see `internal/teardowns.ts`): `closed` is `gone`,
+ * and the teardown the source hands over is kept and run once when the stream ends.
  */
 class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsubscribable {
   /** What the source handed over to stop it: one teardown, or a list when it gave several. */
@@ -180,7 +178,8 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
       this.delivering = true;
       this.destination.next(value);
       this.delivering = false;
-      if (this.length > 0) this.drain();
+      // The subscriber may have re-entered: values to deliver, or the source's end.
+      if (this.length > 0 || this.end !== NOT_ENDED) this.drain();
       return;
     }
     try {

@@ -148,6 +148,22 @@ describe('memquota', () => {
       expectBooks(tracker);
     });
 
+    it('should complete when the subscriber completes the source from inside next', () => {
+      const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 });
+      const source = new Subject<number>();
+      const log: unknown[] = [];
+      source.pipe(memquota(() => tracker.newAccount(), { cost: () => 10 })).subscribe({
+        next: (x) => {
+          log.push(x);
+          if (x === 1) source.complete();
+        },
+        complete: () => log.push('complete'),
+      });
+      source.next(1);
+      expect(log).to.deep.equal([1, 'complete']);
+      expectBooks(tracker, undefined, { accounts: 0, participants: 0 });
+    });
+
     it('should leave used at 0 after a queue fills and drains', () => {
       const tracker = MemoryQuotaTracker.create({ max: 100 * MiB, lowWater: 75 * MiB });
       const account = tracker.newAccount();
