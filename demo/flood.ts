@@ -323,6 +323,18 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
     conn.socket.destroy();
   };
 
+  /** A connection record; `push` and `end` say how messages reach its socket. */
+  const connection = (socket: net.Socket, account: Account | null, push: (message: string) => void, end: () => void): Connection => ({
+    kind: undefined,
+    socket,
+    account,
+    push,
+    end,
+    alive: true,
+    killed: false,
+    queued: 0,
+  });
+
   /** The tracked connection: an account, a memquota queue, a loop writing at the socket's pace. */
   const trackedConnection = (socket: net.Socket): Connection => {
     const account = serverAccount!.newChild();
@@ -342,34 +354,26 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
             else socket.destroy();
           },
         });
-      conn = {
-        kind: undefined,
+      conn = connection(
         socket,
         account,
-        push: (message) => outgoing.next(message),
-        end: () => {
+        (message) => outgoing.next(message),
+        () => {
           outgoing.complete();
           sub.unsubscribe();
         },
-        alive: true,
-        killed: false,
-        queued: 0,
-      };
+      );
       return conn;
     }
     const { sender, receiver } = memquotaQueue<string>(account, { cost: messageCost });
-    conn = {
-      kind: undefined,
+    conn = connection(
       socket,
       account,
-      push: (message) => {
+      (message) => {
         if (!sender.closed) sender.next(message);
       },
-      end: () => sender.complete(),
-      alive: true,
-      killed: false,
-      queued: 0,
-    };
+      () => sender.complete(),
+    );
     void (async () => {
       try {
         for await (const message of receiver) {
@@ -397,22 +401,18 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
       untrackedHeld -= messageCost(message);
     };
     const sub = outgoing.pipe(concatMap((message) => writeObservable(socket, message, written))).subscribe({ error: () => socket.destroy() });
-    return {
-      kind: undefined,
+    return connection(
       socket,
-      account: null,
-      push: (message) => {
+      null,
+      (message) => {
         untrackedHeld += messageCost(message);
         outgoing.next(message);
       },
-      end: () => {
+      () => {
         outgoing.complete();
         sub.unsubscribe();
       },
-      alive: true,
-      killed: false,
-      queued: 0,
-    };
+    );
   };
 
   const server = net.createServer((socket) => {
