@@ -4,7 +4,8 @@
  * Node built-in available, must reclaim a stalled stream and leave a healthy one alone.
  *
  * Part 1 is the core alone (two hand-written participants); part 2 goes through the
- * `memquota` operator with a consumer that never gets to run. Both use the tracker's defaults
+ * `memquota` operator with a consumer that never gets to run; part 2b pulls a `memquotaQueue`
+ * with `for await` and reclaims a `memquotaMap` stuck behind its inner. They use the tracker's defaults
  * where the browser matters: the clock (`performance.now`) and the scheduler (asap, a
  * microtask), and `max` from an explicit config (part 3 checks that `'auto'` falls back to
  * the fixed default, since a page cannot read the machine's memory).
@@ -12,8 +13,8 @@
  * `run()` resolves to `{ ok, checks: [{ name, ok, detail }], figures }`; it never throws on a
  * failed check, so the runner can print every check.
  */
-import { AUTO_MAX_FALLBACK, MemoryQuotaTracker, MemoryReclaimedError, memquota } from 'rxjs-memquota';
-import { Subject, Subscription, asapScheduler } from 'rxjs';
+import { AUTO_MAX_FALLBACK, MemoryQuotaTracker, MemoryReclaimedError, memquota, memquotaMap, memquotaQueue } from 'rxjs-memquota';
+import { NEVER, Subject, Subscription, asapScheduler } from 'rxjs';
 
 const KiB = 1024;
 
@@ -154,6 +155,30 @@ export async function run() {
     const audit = tracker.audit();
     check('memquota: nothing left in the books', audit.problems.length === 0 && audit.accounts === 0 && audit.participants === 0 && tracker.used === 0, JSON.stringify(audit));
     figures.operatorStats = tracker.stats;
+  }
+
+  // --- Part 2b: a channel pulled with for await, and memquotaMap behind a stuck inner -------
+  {
+    const tracker = MemoryQuotaTracker.create({ max: 64 * KiB, lowWater: 32 * KiB });
+    const { sender, receiver } = memquotaQueue(() => tracker.newAccount(), { cost: () => KiB });
+    for (let i = 0; i < 10; i++) sender.next(i);
+    sender.complete();
+    const pulled = [];
+    for await (const v of receiver) {
+      pulled.push(v);
+      await tick();
+    }
+    check('memquotaQueue: for await pulls every value in order', pulled.join() === '0,1,2,3,4,5,6,7,8,9', pulled.join());
+    check('memquotaQueue: the channel is freed at the end', tracker.used === 0 && tracker.audit().accounts === 0, tracker.used);
+
+    const mapSource = new Subject();
+    let mapError;
+    mapSource.pipe(memquotaMap(() => tracker.newAccount(), () => NEVER, { cost: () => KiB })).subscribe({ error: (err) => (mapError = err) });
+    for (let i = 0; i < 80; i++) mapSource.next(i); // one stuck in flight, the rest waiting: 80 KiB
+    await tracker.settled();
+    check('memquotaMap: a stream stuck behind its inner is reclaimed', mapError instanceof MemoryReclaimedError, mapError);
+    check('memquotaMap: its source is unsubscribed and nothing is left', !mapSource.observed && tracker.used === 0, tracker.used);
+    tracker.shutdown();
   }
 
   // --- Part 3: max 'auto' in a page --------------------------------------------------------
