@@ -305,7 +305,7 @@ export class MemoryQuotaTracker {
     if (!this.tracking || this.state !== 'running') return;
     this.config = resolved;
     this.stalled = false;
-    this.fold(null, 0);
+    this.consequences(0);
   }
 
   /** Resolves when no reclamation is scheduled or running. */
@@ -447,14 +447,20 @@ export class MemoryQuotaTracker {
     if (bytes !== 0) this.fold(rec, -bytes);
   }
 
-  /** @internal Tear-down of a participant: it leaves the books and all it held is released. */
-  _teardownParticipant(rec: ParticipantRecord): number {
+  /**
+   * @internal Tear-down of a participant: it leaves the books and all it held is released.
+   * `settleLater` is for an account's tear-down, which settles the consequences once at its end.
+   */
+  _teardownParticipant(rec: ParticipantRecord, settleLater = false): number {
     if (!rec.live) return 0;
     rec.target = null; // what makes it dead
     const released = rec.used;
-    if (released !== 0) this.fold(rec, -released);
     leaveAccount(rec.account, rec);
     this.participantCount--;
+    if (released !== 0) {
+      this.book(rec, -released);
+      if (!settleLater) this.settle(-released);
+    }
     // No unregister from _participantFinalizer: it costs a hash lookup per tear-down, and a
     // later callback finds the record dead and does nothing.
     return released;
@@ -468,14 +474,17 @@ export class MemoryQuotaTracker {
     // Participants that want to hear of it (the operators' queues) are told after the books
     // are settled; they are reached through the weak references, so nothing keeps them alive.
     let told: CollapseListener[] | null = null;
-    for (let p = rec.firstParticipant, next: ParticipantRecord | null; p !== null; p = next) {
-      next = p.next; // the tear-down below takes p out of the list
+    // Always the first one left: a tear-down can reach subscribers (pressure$, usage$) that
+    // close other participants of this account meanwhile, so no pointer is kept across it.
+    for (let p = rec.firstParticipant; p !== null; p = rec.firstParticipant) {
       const participant = p.participant() as Partial<CollapseListener> | undefined;
       if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
-      released += this._teardownParticipant(p);
+      released += this._teardownParticipant(p, true);
     }
     unlinkAccount(rec);
     this.openAccounts.delete(rec);
+    // One transaction: the books are whole again before any subscriber hears of it.
+    if (released !== releasedEarlier) this.settle(releasedEarlier - released);
     if (reason === 'reclaimed') this.counters.accountsCollapsed++;
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'collapse', account: rec.id, reason, released });
     const listeners = rec.collapseListeners;
@@ -488,21 +497,26 @@ export class MemoryQuotaTracker {
     }
   }
 
-  /**
-   * The one fold over the books: every claim, release and tear-down goes through here.
-   * `rec === null` re-derives the consequences without a change (after `reconfigure`).
-   */
-  private fold(rec: ParticipantRecord | null, delta: number): void {
-    if (rec !== null) {
-      rec.used += delta;
-      rec.account.used += delta;
-      this.usedBytes += delta;
-      if (delta < 0 && (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0)) this.corrupt();
-    }
+  /** The one fold over the books: every claim, release and tear-down goes through here. */
+  private fold(rec: ParticipantRecord, delta: number): void {
+    this.book(rec, delta);
+    this.settle(delta);
+  }
+
+  /** The counters of a change, and nothing else: no participant or subscriber code runs. */
+  private book(rec: ParticipantRecord, delta: number): void {
+    rec.used += delta;
+    rec.account.used += delta;
+    this.usedBytes += delta;
+    if (delta < 0 && (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0)) this.corrupt();
+  }
+
+  /** What a change of `delta` bytes leads to, once the books are whole again. */
+  private settle(delta: number): void {
     if (this.state !== 'running') return;
     const used = this.usedBytes;
     // The common case, between the alarms with nobody watching usage$, costs two compares.
-    if (rec === null || used > this.claimAlarm || used <= this.releaseAlarm || this.usageWatchers !== 0) this.consequences(delta);
+    if (used > this.claimAlarm || used <= this.releaseAlarm || this.usageWatchers !== 0) this.consequences(delta);
     else if (delta < 0) this.stalled = false;
   }
 
@@ -631,7 +645,7 @@ export class MemoryQuotaTracker {
       this.stalledAt = this.usedBytes;
     }
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
-    if (this.state === 'running') this.fold(null, 0);
+    if (this.state === 'running') this.consequences(0);
     this.resolveSettled();
   }
 
@@ -641,11 +655,10 @@ export class MemoryQuotaTracker {
    */
   private keyOf(acc: AccountRecord): number | undefined {
     if (this.policy === 'largest') {
-      // Only the collected participants matter here: no participant code runs.
-      for (let p = acc.firstParticipant, next: ParticipantRecord | null; p !== null; p = next) {
-        next = p.next;
-        if (p.participant() === undefined) this.collectGarbage(p);
-      }
+      // Only collected participants matter here; tearing one down reaches subscribers, which
+      // may change the list, so several are walked on a copy.
+      if (acc.participantCount === 1) this.checkCollected(acc.firstParticipant!);
+      else for (const p of participantsOf(acc)) this.checkCollected(p);
       return acc.used > 0 ? -acc.used : undefined;
     }
     // getOldest() is participant code, which may change the list: walk a copy when there
@@ -684,6 +697,11 @@ export class MemoryQuotaTracker {
       return -Infinity;
     }
     return undefined;
+  }
+
+  /** Tears `p` down if its participant was garbage-collected. */
+  private checkCollected(p: ParticipantRecord): void {
+    if (p.live && p.participant() === undefined) this.collectGarbage(p);
   }
 
   private collectGarbage(p: ParticipantRecord): void {

@@ -767,6 +767,32 @@ describe('MemoryQuotaTracker', () => {
   });
 
   describe('reentrancy', () => {
+    it('tears down every participant of a closing account even when a pressure$ subscriber closes one of them meanwhile', () => {
+      const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500, softMax: 600 }, { scheduler: queueScheduler });
+      const ps: TestParticipant[] = [];
+      const account = tracker.newAccount();
+      const first = join(account, ps, 1);
+      const second = join(account, ps, 2);
+      const third = join(account, ps, 3);
+      first.claim(400);
+      second.claim(150);
+      third.claim(100);
+      const levels: string[] = [];
+      tracker.pressure$.subscribe((level) => {
+        levels.push(level);
+        // Back to normal while the account's first participant is being torn down: close the
+        // next one from here, in the middle of the account's tear-down.
+        if (level === 'normal' && levels.length > 1) second.participation.close();
+        expectBooks(tracker);
+      });
+      expect(levels).to.deep.equal(['high']);
+      account.close();
+      expect(levels).to.deep.equal(['high', 'normal']);
+      expect([first.live, second.live, third.live]).to.deep.equal([false, false, false]);
+      expectBooks(tracker, ps, { accounts: 0, participants: 0 });
+      expect(tracker.used).to.equal(0);
+    });
+
     it("lets a participant's reclaim() claim, release, close and open accounts on other handles", async () => {
       const clock = new FakeClock(100);
       const tracker = MemoryQuotaTracker.create({ max: 10_000, lowWater: 5000 }, { now: clock.now });
