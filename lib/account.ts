@@ -144,8 +144,7 @@ export class Account implements Disposable {
     if (!isParticipant(participant)) throw new TypeError('participant must have getOldest() and reclaim() methods');
     const rec = this.open();
     const p = rec.tracker._addParticipant(rec);
-    p.target = new WeakRef(participant);
-    rec.tracker._participantFinalizer.register(participant, p);
+    adopt(p, participant);
     return p;
   }
 
@@ -179,8 +178,7 @@ export class Account implements Disposable {
       tracker._teardownParticipant(p);
       throw new TypeError('registerParticipantWith: make() must return an object with getOldest() and reclaim()');
     }
-    p.target = new WeakRef(participant);
-    tracker._participantFinalizer.register(participant, p);
+    adopt(p, participant);
     return participant;
   }
 
@@ -260,6 +258,12 @@ export class WeakAccount {
   get collapsed$(): Observable<CollapseReason> {
     return collapsedOf(this.rec);
   }
+}
+
+/** The record answers for `participant` from now on, holding it weakly. */
+function adopt(p: ParticipantRecord, participant: Participant): void {
+  p.target = new WeakRef(participant);
+  p.tracker._participantFinalizer.register(participant, p);
 }
 
 function isSelfOrDescendant(candidate: AccountRecord, root: AccountRecord): boolean {

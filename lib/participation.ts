@@ -96,7 +96,7 @@ export class Participation implements Disposable {
   destroy(): void {
     const rec = this.rec;
     if (rec === null) return;
-    rec.account.tracker._teardownParticipant(rec);
+    rec.tracker._teardownParticipant(rec);
   }
 
   /**
@@ -108,7 +108,6 @@ export class Participation implements Disposable {
     if (this.rec === null) throw participantGone(this.rec);
     return new WeakAccount(this.rec.account);
   }
-
 }
 
 /**

@@ -7,7 +7,7 @@ import { Observable, type Observer, type Subscriber, type TeardownLogic } from '
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { accountFor, checkAccountArg, checkOptions, type AccountArg } from './internal/accountArg.js';
+import { checkAccountArg, checkOptions, openOn, type AccountArg } from './internal/accountArg.js';
 import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
 import { forgetTeardown, keepTeardown, runTeardown, runTeardowns, type KeptTeardowns } from './internal/teardowns.js';
 
@@ -128,14 +128,7 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     finish();
   };
 
-  const { account: acc, owned } = accountFor(account, 'memquotaQueue');
-  let queue: ChannelQueue<T>;
-  try {
-    queue = new ChannelQueue<T>(acc, owned, onReclaim, gone);
-  } catch (err) {
-    if (owned) acc.close();
-    throw err;
-  }
+  const queue = openOn(account, 'memquotaQueue', (acc, owned) => new ChannelQueue<T>(acc, owned, onReclaim, gone));
 
   // Tells whoever is listening how the channel ended; frees the queue.
   function finish(): void {

@@ -5,11 +5,8 @@ import { Account, type WeakAccount } from '../lib/account.js';
 import { MemquotaError } from '../lib/errors.js';
 import type { Participant } from '../lib/types.js';
 import { TestParticipant, collectGarbageUntil, expectBooks, join, recordEvents, victimIds, watchCollapse } from './helpers/books.js';
+import { expectKind } from './helpers/errors.js';
 
-/** Asserts that `call` throws a MemquotaError of `kind`. */
-function expectKind(call: () => unknown, kind: string, what?: string): void {
-  expect(call, what).to.throw(MemquotaError).with.property('kind', kind);
-}
 
 describe('Account', () => {
   describe('opening and closing', () => {

@@ -37,22 +37,29 @@ export function checkOptions(options: unknown, operator: string): void {
 }
 
 /**
- * Builds one subscription's stream object on the account for that subscription. If the
- * factory or the registration throws, the subscriber gets the error (and an owned account is
- * closed again); the result is then `undefined`.
+ * Builds an operator's participant on its account (a factory's account is made here). If
+ * `make` throws, an account made for it is closed again and the error rethrown.
  */
+export function openOn<S>(arg: AccountArg, operator: string, make: (account: Account, owned: boolean) => S): S {
+  const { account, owned } = accountFor(arg, operator);
+  try {
+    return make(account, owned);
+  } catch (err) {
+    if (owned) account.close();
+    throw err;
+  }
+}
+
+/** `openOn` for one subscription: a failure goes to the subscriber, and the result is `undefined`. */
 export function openStream<S>(
   arg: AccountArg,
   operator: string,
   subscriber: { error(err: unknown): void },
   make: (account: Account, owned: boolean) => S,
 ): S | undefined {
-  let opened: { account: Account; owned: boolean } | undefined;
   try {
-    opened = accountFor(arg, operator);
-    return make(opened.account, opened.owned);
+    return openOn(arg, operator, make);
   } catch (err) {
-    if (opened?.owned) opened.account.close();
     subscriber.error(err);
     return undefined;
   }

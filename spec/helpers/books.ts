@@ -160,15 +160,3 @@ export function watchCollapse(account: import('../../index.js').Account): {
   });
   return watch;
 }
-
-/** Errors compared by `{ name, message }`, recursively. */
-export function plain(x: unknown): unknown {
-  if (x instanceof Error) return { name: x.name, message: x.message };
-  if (Array.isArray(x)) return x.map(plain);
-  if (x !== null && typeof x === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) out[k] = plain(v);
-    return out;
-  }
-  return x;
-}

@@ -12,22 +12,11 @@ import {
   take,
   type Subscription,
 } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
 import { MemoryQuotaTracker, MemoryReclaimedError, memquota, type MemquotaEvent } from '../../index.js';
 import { expectBooks } from '../helpers/books.js';
+import { marbleScheduler, virtualTracker } from '../helpers/marbles.js';
 
 const MiB = 1024 * 1024;
-
-/** A tracker whose reclamation and clock run inside the TestScheduler's virtual time. */
-function virtualTracker(testScheduler: TestScheduler, max = 1000, lowWater = 750): MemoryQuotaTracker {
-  return MemoryQuotaTracker.create({ max, lowWater }, { scheduler: testScheduler, now: () => testScheduler.now() });
-}
-
-function marbles(): TestScheduler {
-  return new TestScheduler((actual, expected) => {
-    expect(actual).to.deep.equal(expected);
-  });
-}
 
 /** Reclaimed-stream error as the marble comparator sees it. */
 const reclaimed = new MemoryReclaimedError('reclaimed');
@@ -35,7 +24,7 @@ const reclaimed = new MemoryReclaimedError('reclaimed');
 describe('memquota', () => {
   describe('as a pipeline stage (quota never fills)', () => {
     it('should mirror the source frame for frame without a scheduler', () => {
-      const testScheduler = marbles();
+      const testScheduler = marbleScheduler();
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
         const tracker = virtualTracker(testScheduler);
         const account = tracker.newAccount();
@@ -61,7 +50,7 @@ describe('memquota', () => {
       ];
       for (const { source, unsub } of cases) {
         const run = (withQuota: boolean): unknown[] => {
-          const testScheduler = marbles();
+          const testScheduler = marbleScheduler();
           const recorded: unknown[] = [];
           let subscriptions: unknown[] = [];
           testScheduler.run(({ cold }) => {
@@ -87,7 +76,7 @@ describe('memquota', () => {
     });
 
     it('should not break unsubscription chains when result is unsubscribed explicitly', () => {
-      const testScheduler = marbles();
+      const testScheduler = marbleScheduler();
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
         const tracker = virtualTracker(testScheduler);
         const account = tracker.newAccount();

@@ -20,14 +20,9 @@ import {
 import { TestScheduler } from 'rxjs/testing';
 import { Account, MemoryQuotaTracker, MemoryReclaimedError, MemquotaError, type MemquotaEvent } from '../../index.js';
 import { memquotaMap } from '../../operators/memquotaMap.js';
-import { expectBooks, plain, TestParticipant } from '../helpers/books.js';
+import { expectBooks, TestParticipant } from '../helpers/books.js';
+import { marbleScheduler, plain, virtualTracker } from '../helpers/marbles.js';
 
-
-function newTestScheduler(): TestScheduler {
-  return new TestScheduler((actual, expected) => {
-    expect(plain(actual)).to.deep.equal(plain(expected));
-  });
-}
 
 const reclaimed = new MemoryReclaimedError('reclaimed');
 const ten = (): number => 10;
@@ -36,12 +31,12 @@ const MiB = 1024 * 1024;
 describe('memquotaMap', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => {
-    testScheduler = newTestScheduler();
+    testScheduler = marbleScheduler();
   });
 
   /** A tracker that reclaims inside the virtual time. */
-  function virtualTracker(config: { max: number; lowWater?: number } = { max: 2 ** 40 }): MemoryQuotaTracker {
-    return MemoryQuotaTracker.create(config, { scheduler: testScheduler, now: () => testScheduler.now() });
+  function virtualQuota(config: { max: number; lowWater?: number } = { max: 2 ** 40 }): MemoryQuotaTracker {
+    return virtualTracker(testScheduler, config);
   }
 
   describe('creation', () => {
@@ -75,7 +70,7 @@ describe('memquotaMap', () => {
   describe('as concatMap / mergeMap', () => {
     it('maps values one at a time at concurrency 1 (concatMap), in arrival order', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const account = virtualTracker().newAccount();
+        const account = virtualQuota().newAccount();
         const inners: Record<string, ReturnType<typeof cold>> = {
           a: cold('            --1-2|         '),
           b: cold('                 -3|       '),
@@ -98,7 +93,7 @@ describe('memquotaMap', () => {
 
     it('runs up to `concurrency` inners at once (mergeMap)', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const account = virtualTracker().newAccount();
+        const account = virtualQuota().newAccount();
         const inners: Record<string, ReturnType<typeof cold>> = {
           a: cold('            ---1---|     '),
           b: cold('              --2|       '),
@@ -166,7 +161,7 @@ describe('memquotaMap', () => {
 
     it('claims a value from its arrival until its inner ends', () => {
       testScheduler.run(({ hot, cold, expectObservable }) => {
-        const tracker = virtualTracker();
+        const tracker = virtualQuota();
         const costs: Record<string, number> = { a: 1, b: 10, c: 100 };
         const source = hot('  -a-b------c----|');
         const inner = cold('   ----|           ');
@@ -191,7 +186,7 @@ describe('memquotaMap', () => {
 
     it('completes only once the source and every inner are done', () => {
       testScheduler.run(({ hot, cold, expectObservable }) => {
-        const tracker = virtualTracker();
+        const tracker = virtualQuota();
         const source = hot('  -a-|         ');
         const inner = cold('   -----1|     ');
         const expected = '    ------1|     ';
@@ -204,7 +199,7 @@ describe('memquotaMap', () => {
 
     it('errors when an inner errors, unsubscribing the source and releasing the waiting values', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker();
+        const tracker = virtualQuota();
         const source = hot('  -a-b-c----|');
         const inner = cold('   -1--#     ');
         const sourceSubs = '  ^----!     ';
@@ -221,7 +216,7 @@ describe('memquotaMap', () => {
 
     it('allows unsubscribing explicitly, and frees everything', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker();
+        const tracker = virtualQuota();
         const source = hot('  -a-b-----c--|');
         const inner = cold('   --1--2--|   ');
         const unsub = '       ^-------!    ';
@@ -240,7 +235,7 @@ describe('memquotaMap', () => {
 
     it('does not break unsubscription chains when unsubscribed explicitly', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker();
+        const tracker = virtualQuota();
         const source = hot('  -a-b-----c--|');
         const inner = cold('   --1--2--|   ');
         const unsub = '       ^-------!    ';
@@ -379,7 +374,7 @@ describe('memquotaMap', () => {
 
     /** Runs a scenario through one operator and records everything observable. */
     function record(scenario: Scenario, which: 'memquotaMap' | 'mergeMap' | 'concatMap'): { recording: Recording; tracker: MemoryQuotaTracker } {
-      const scheduler = newTestScheduler();
+      const scheduler = marbleScheduler();
       const tracker = MemoryQuotaTracker.create({ max: 2 ** 40 }, { scheduler, now: () => scheduler.now() });
       const messages: unknown[] = [];
       const indexes: number[] = [];
@@ -462,7 +457,7 @@ describe('memquotaMap', () => {
   describe('reclamation', () => {
     it('collapses a stream whose values pile up behind a never-completing inner', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker({ max: 35, lowWater: 20 });
+        const tracker = virtualQuota({ max: 35, lowWater: 20 });
         const victims: MemquotaEvent[] = [];
         const collapses: MemquotaEvent[] = [];
         tracker.events$.subscribe((e) => (e.type === 'victim' ? victims : e.type === 'collapse' ? collapses : []).push(e));
@@ -533,7 +528,7 @@ describe('memquotaMap', () => {
 
     it('of two stalled streams, kills only the one with older data', () => {
       testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker({ max: 55, lowWater: 30 });
+        const tracker = virtualQuota({ max: 55, lowWater: 30 });
         const older = hot('        -a-a-a---------------');
         const younger = hot('      --------b-b-b--------');
         const olderInner = cold('   -1                ');
@@ -567,7 +562,7 @@ describe('memquotaMap', () => {
       testScheduler.run(({ hot, cold, expectObservable }) => {
         // Stream A (concurrency 2): a0 at 1 finishes at 7; a1 at 5 and a2 at 10 stall.
         // Stream B: b at 3 stalls, so B's data (3) is older than A's once a0 is done (5).
-        const tracker = virtualTracker({ max: 45, lowWater: 20 });
+        const tracker = virtualQuota({ max: 45, lowWater: 20 });
         const victims: MemquotaEvent[] = [];
         tracker.events$.subscribe((e) => e.type === 'victim' && victims.push(e));
         const a = hot('      -a---a----a----------');
@@ -590,7 +585,7 @@ describe('memquotaMap', () => {
     it('keeps the age of its oldest in-flight value when a younger one finishes first', () => {
       testScheduler.run(({ hot, cold, expectObservable }) => {
         // A: a0 at 1 stalls, a1 at 3 finishes at 5. B: b at 2 stalls. A is older (1).
-        const tracker = virtualTracker({ max: 35, lowWater: 20 });
+        const tracker = virtualQuota({ max: 35, lowWater: 20 });
         const victims: MemquotaEvent[] = [];
         tracker.events$.subscribe((e) => e.type === 'victim' && victims.push(e));
         const a = hot('      -a-a-----a---');
@@ -632,7 +627,7 @@ describe('memquotaMap', () => {
 
     it('collapses with the account when an ancestor is reclaimed', () => {
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-        const tracker = virtualTracker({ max: 100, lowWater: 10 });
+        const tracker = virtualQuota({ max: 100, lowWater: 10 });
         const parent = tracker.newAccount();
         const holder = new TestParticipant();
         holder.participation = parent.registerParticipant(holder);
@@ -655,7 +650,7 @@ describe('memquotaMap', () => {
     ] as const) {
       it(`errors with MemoryReclaimedError('${reason}') when the account goes away for that reason`, () => {
         testScheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
-          const tracker = virtualTracker();
+          const tracker = virtualQuota();
           const account = tracker.newAccount();
           const source = hot('  -a-b-c-d-|');
           const inner = cold('   -1        ');
@@ -677,7 +672,7 @@ describe('memquotaMap', () => {
   describe('faults', () => {
     /** A tracker with an unrelated participant holding 5 bytes: "used" must come back to 5. */
     function trackerWithBystander(config: { max: number; lowWater?: number } = { max: 2 ** 40 }) {
-      const tracker = virtualTracker(config);
+      const tracker = virtualQuota(config);
       const bystander = new TestParticipant();
       bystander.participation = tracker.newAccount().registerParticipant(bystander);
       bystander.claim(5, 0);

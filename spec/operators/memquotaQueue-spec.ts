@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { Observable, from, interval, map, mergeMap, of, take, toArray } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
 import { MemoryQuotaTracker, MemoryReclaimedError, memquotaQueue } from '../../index.js';
 import { expectBooks } from '../helpers/books.js';
+import { marbleScheduler, virtualTracker } from '../helpers/marbles.js';
 
 const MiB = 1024 * 1024;
 
@@ -13,11 +13,9 @@ function quota(max = 20 * MiB, lowWater = 15 * MiB, now?: () => number): MemoryQ
 describe('memquotaQueue', () => {
   describe('as a channel', () => {
     it('should hand values to an Observable receiver in marble time', () => {
-      const testScheduler = new TestScheduler((a, e) => {
-        expect(a).to.deep.equal(e);
-      });
+      const testScheduler = marbleScheduler();
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-        const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 }, { scheduler: testScheduler, now: () => testScheduler.now() });
+        const tracker = virtualTracker(testScheduler);
         const { sender, receiver } = memquotaQueue<string>(tracker.newAccount());
         const e1 = hot('  --a--b--c--|');
         const e1subs = '  ^----------!';
@@ -29,11 +27,9 @@ describe('memquotaQueue', () => {
     });
 
     it('should not break unsubscription chains when the receiver is unsubscribed explicitly', () => {
-      const testScheduler = new TestScheduler((a, e) => {
-        expect(a).to.deep.equal(e);
-      });
+      const testScheduler = marbleScheduler();
       testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
-        const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 }, { scheduler: testScheduler, now: () => testScheduler.now() });
+        const tracker = virtualTracker(testScheduler);
         const { sender, receiver } = memquotaQueue<string>(tracker.newAccount());
         const e1 = hot('  --a--b--c--d--|');
         const e1subs = '  ^-------!      ';

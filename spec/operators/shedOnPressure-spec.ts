@@ -3,15 +3,14 @@ import { mergeMap, Observable, of, Subject, take } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { MemoryQuotaTracker } from '../../index.js';
 import { PressureError, shedOnPressure } from '../../operators/shedOnPressure.js';
-import { expectBooks, plain, TestParticipant } from '../helpers/books.js';
+import { expectBooks, TestParticipant } from '../helpers/books.js';
+import { marbleScheduler, plain, virtualTracker } from '../helpers/marbles.js';
 
 
 describe('shedOnPressure', () => {
   let testScheduler: TestScheduler;
   beforeEach(() => {
-    testScheduler = new TestScheduler((actual, expected) => {
-      expect(plain(actual)).to.deep.equal(plain(expected));
-    });
+    testScheduler = marbleScheduler();
   });
 
   /**
@@ -20,7 +19,7 @@ describe('shedOnPressure', () => {
    * to `pressure$`.
    */
   function setup() {
-    const tracker = MemoryQuotaTracker.create({ max: 100, lowWater: 50, softMax: 80 }, { scheduler: testScheduler, now: () => testScheduler.now() });
+    const tracker = virtualTracker(testScheduler, { max: 100, lowWater: 50, softMax: 80 });
     const load = new TestParticipant();
     load.participation = tracker.newAccount().registerParticipant(load);
     const watch = { pressureSubscriptions: 0 };
