@@ -167,10 +167,11 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
 
   const sender: QueueSender<T> = {
     get closed() {
-      return finished || queue.gone || ending !== null;
+      // A queue torn down by the quota system has set `ending` too.
+      return finished || ending !== null;
     },
     next(value: T) {
-      if (finished || queue.gone || ending !== null) return;
+      if (sender.closed) return;
       let bytes: number;
       try {
         bytes = checkedCost(cost(value));
@@ -198,14 +199,14 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
       if (consumer !== null) drain();
     },
     error(err: unknown) {
-      if (finished || queue.gone || ending !== null) return;
+      if (sender.closed) return;
       ending = 'error';
       endError = err;
       stopProducers();
       if (queue.length === 0) finish();
     },
     complete() {
-      if (finished || queue.gone || ending !== null) return;
+      if (sender.closed) return;
       ending = 'complete';
       stopProducers();
       if (queue.length === 0) finish();
