@@ -8,8 +8,7 @@ import { from, Observable, Subscription, type ObservableInput, type Observer, ty
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
-import { claimOn, releaseOn } from '../lib/participation.js';
-import type { CollapseListener, ParticipantRecord } from '../lib/records.js';
+import { claimShare, dropShare, registerShare, releaseShare, type CollapseListener, type Share } from '../lib/seam.js';
 import type { MemoryQuotaTracker } from '../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
 import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
@@ -157,7 +156,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
   private sourceDone = false;
   private index = 0;
   /** This stream's record in the books (claimed on without a handle). */
-  private readonly share: ParticipantRecord;
+  private readonly share: Share;
   private readonly tracker: MemoryQuotaTracker;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
@@ -170,7 +169,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     private readonly concurrency: number,
   ) {
     this.tracker = account.tracker;
-    this.share = account._registerRecord(this);
+    this.share = registerShare(account, this);
     this.upstream = new SourceSink<T>(this);
   }
 
@@ -183,7 +182,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     try {
       bytes = checkedCost(cost(value));
       arrivedAt = this.tracker.now();
-      claimOn(this.share, bytes);
+      claimShare(this.share, bytes);
     } catch (err) {
       this.fail(err);
       return;
@@ -214,7 +213,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     sink.unsubscribe(); // the inner's own teardown first, as mergeMap does
     if (this.gone) return;
     this.unlink(sink);
-    releaseOn(this.share, sink.cost);
+    releaseShare(this.share, sink.cost);
     this.drain();
     this.checkComplete();
   }
@@ -334,7 +333,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     }
     this.waiting.clear();
     if (this.ownsAccount) this.account.close();
-    this.tracker._teardownParticipant(this.share);
+    dropShare(this.share);
   }
 }
 

@@ -4,14 +4,15 @@
  *
  * @module
  */
-import { Account } from '../../lib/account.js';
+import type { Account } from '../../lib/account.js';
+import { isAccount } from '../../lib/seam.js';
 
 /** An account shared by subscriptions, or a factory giving each subscription its own. */
 export type AccountArg = Account | (() => Account);
 
 /** Checks the argument when the operator is created, so a mistake fails at pipe time. */
 export function checkAccountArg(arg: AccountArg, operator: string): void {
-  if (!(arg instanceof Account) && typeof arg !== 'function') {
+  if (!isAccount(arg) && typeof arg !== 'function') {
     throw new TypeError(`${operator}: account must be an Account or a function returning one, got ${arg === null ? 'null' : typeof arg}`);
   }
 }
@@ -21,9 +22,9 @@ export function checkAccountArg(arg: AccountArg, operator: string): void {
  * Throws what the factory throws, or TypeError if it returns no Account.
  */
 export function accountFor(arg: AccountArg, operator: string): { account: Account; owned: boolean } {
-  if (arg instanceof Account) return { account: arg, owned: false };
+  if (isAccount(arg)) return { account: arg, owned: false };
   const account = arg();
-  if (!(account instanceof Account)) {
+  if (!isAccount(account)) {
     throw new TypeError(`${operator}: the account factory must return an Account, got ${account === null ? 'null' : typeof account}`);
   }
   return { account, owned: true };

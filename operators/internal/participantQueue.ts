@@ -13,8 +13,7 @@
  */
 import type { Account } from '../../lib/account.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
-import { claimOn, releaseOn } from '../../lib/participation.js';
-import type { CollapseListener, ParticipantRecord } from '../../lib/records.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
 import { CostQueue } from './costQueue.js';
 
@@ -50,7 +49,7 @@ export function checkedCost(bytes: unknown): number {
  */
 export abstract class ParticipantQueue<T> extends CostQueue<T> implements Participant, CollapseListener {
   /** This queue's record in the books (the operators claim on it without a handle). */
-  private readonly share: ParticipantRecord;
+  private readonly share: Share;
   /** The account to close with the queue (a factory's), or `null` for a shared one. */
   private readonly ownedAccount: Account | null;
   /** True once torn down, by the owner (`close`) or by the quota system. */
@@ -63,7 +62,7 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     private readonly onReclaim: OnReclaim,
   ) {
     super();
-    this.share = account._registerRecord(this);
+    this.share = registerShare(account, this);
     this.ownedAccount = ownsAccount ? account : null;
   }
 
@@ -76,9 +75,9 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
    * schedulers run reclamation at the end of the claim).
    */
   enqueue(value: T, cost: number): boolean {
-    claimOn(this.share, cost);
+    claimShare(this.share, cost);
     if (this.gone) return false;
-    this.push(value, cost, this.share.tracker.now());
+    this.push(value, cost, trackerOf(this.share).now());
     return true;
   }
 
@@ -86,7 +85,7 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
   dequeue(): T {
     const cost = this.oldestCost();
     const value = this.shift();
-    releaseOn(this.share, cost);
+    releaseShare(this.share, cost);
     return value;
   }
 
@@ -117,7 +116,7 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     if (this.onReclaim === 'drop-oldest') {
       // Free our share of the excess: the oldest values, until the tracker would be back at
       // lowWater (or we are empty). The tracker re-reads our age and asks again if needed.
-      const tracker = this.share.tracker;
+      const tracker = trackerOf(this.share);
       const excess = tracker.used - tracker.lowWater;
       let freed = 0;
       while (this.length > 0 && freed < excess) {
@@ -139,7 +138,7 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
 
   private teardown(): void {
     this.clear();
-    this.share.tracker._teardownParticipant(this.share);
+    dropShare(this.share);
     this.ownedAccount?.close();
   }
 }
