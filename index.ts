@@ -44,7 +44,7 @@
  *
  * @packageDocumentation
  */
-export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport } from './lib/tracker.js';
+export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport, type AccountOptions } from './lib/tracker.js';
 export { Account, WeakAccount } from './lib/account.js';
 export { Participation } from './lib/participation.js';
 export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
@@ -55,6 +55,7 @@ export type {
   MemquotaEvent,
   Participant,
   ParticipantFault,
+  ReclaimCause,
   Reclaimed,
   TrackerOptions,
   TrackerStats,

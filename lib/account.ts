@@ -4,7 +4,7 @@
  * @module
  */
 import { Observable } from 'rxjs';
-import { MemquotaError } from './errors.js';
+import { MemoryReclaimedError, MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
 import { Participation } from './participation.js';
 import { accountGone, linkAccounts, type AccountRecord, type CollapseListener, type ParticipantRecord } from './records.js';
@@ -94,11 +94,39 @@ export class Account implements Disposable {
    * Opens a child account: reclaiming this account reclaims the child too, never the other
    * way round. The child is independent otherwise: closing this account does not close it.
    *
+   * @param options `name`: carried on events and metrics.
    * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
    */
-  newChild(): Account {
+  newChild(options?: { readonly name?: string }): Account {
     const rec = this.open();
-    return rec.tracker.newAccount(this);
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new TypeError(`newChild options must be an object, got ${options === null ? 'null' : typeof options}`);
+    }
+    return rec.tracker.newAccount({ parent: this, name: options?.name });
+  }
+
+  /** The name given when the account was opened, or `undefined`. */
+  get name(): string | undefined {
+    return this._record().name;
+  }
+
+  /**
+   * Bytes claimed by this account's own participants now (children not included); 0 once the
+   * account is torn down.
+   */
+  get used(): number {
+    const rec = this._record();
+    return rec.state === 'open' ? rec.used : 0;
+  }
+
+  /**
+   * An `AbortSignal` aborted when the account is torn down (reclaimed, closed, tracker shut
+   * down), with a `MemoryReclaimedError` as its `reason`: pass it to your own awaits
+   * (`events.once(socket, 'drain', { signal })`, `fetch`, timers) so they end with the
+   * account. Already aborted if the account is gone. One signal per account, made on first use.
+   */
+  get signal(): AbortSignal {
+    return signalOf(this._record());
   }
 
   /**
@@ -308,4 +336,12 @@ function watchCollapse(rec: AccountRecord, listener: CollapseListener): boolean 
 
 function unwatchCollapse(rec: AccountRecord, listener: CollapseListener): void {
   rec.collapseListeners?.delete(listener);
+}
+
+function signalOf(rec: AccountRecord): AbortSignal {
+  if (rec.abort !== null) return rec.abort.signal;
+  const controller = (rec.abort = new AbortController());
+  if (rec.state !== 'open') controller.abort(new MemoryReclaimedError(rec.state));
+  else watchCollapse(rec, { accountCollapsed: (reason) => controller.abort(new MemoryReclaimedError(reason)) });
+  return controller.signal;
 }

@@ -71,9 +71,14 @@ export class AccountRecord {
   /** Told once when the account is torn down (`collapsed$` subscribers, queue operators). */
   collapseListeners: Set<CollapseListener> | null = null;
 
+  /** The account's `signal`, made on first use and aborted at tear-down. */
+  abort: AbortController | null = null;
+
   constructor(
     readonly tracker: MemoryQuotaTracker,
     readonly id: number,
+    /** The name given at creation, carried on events; `undefined` when none was given. */
+    readonly name: string | undefined,
   ) {}
 }
 
@@ -145,5 +150,10 @@ export function participantsOf(acc: AccountRecord): ParticipantRecord[] {
 export function accountGone(rec: AccountRecord): MemquotaError {
   if (rec.state === 'tracker-shutdown') return new MemquotaError('TrackerShutdown', 'the memory quota tracker was shut down');
   const how = rec.state === 'reclaimed' ? 'was reclaimed (torn down to free memory)' : 'was closed';
-  return new MemquotaError('AccountClosed', `account ${rec.id} ${how}`);
+  return new MemquotaError('AccountClosed', `account ${accountLabel(rec)} ${how}`);
+}
+
+/** An account as messages name it: its id, and its name when it has one (`3 "conn-7"`). */
+export function accountLabel(rec: AccountRecord): string {
+  return rec.name === undefined ? String(rec.id) : `${rec.id} ${JSON.stringify(rec.name)}`;
 }

@@ -72,6 +72,20 @@ type TrackerState = 'running' | 'shutdown' | 'corrupted';
 
 const defaultNow = (): number => performance.now();
 
+/** Options of `tracker.newAccount()` and `account.newChild()`. */
+export interface AccountOptions {
+  /** A parent account of the same tracker (not with `newChild`, whose parent is the account). */
+  readonly parent?: Account;
+  /** A name carried on events and metrics, e.g. `'conn 10.0.0.7:51234'`. */
+  readonly name?: string;
+}
+
+/** A plain `{ parent?, name? }` object, as opposed to an account (or anything else). */
+function isAccountOptions(value: unknown): value is AccountOptions {
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.keys(value).every((key) => key === 'parent' || key === 'name');
+}
+
 function describeBytes(bytes: unknown): string {
   return typeof bytes === 'number' ? String(bytes) : `${typeof bytes} ${String(bytes)}`;
 }
@@ -81,6 +95,11 @@ export function invalidBytes(op: 'claim' | 'release', bytes: unknown): RangeErro
   return new RangeError(
     `${op}(${describeBytes(bytes)}): the byte count must be a non-negative safe integer (0 ≤ n ≤ ${Number.MAX_SAFE_INTEGER})`,
   );
+}
+
+/** `event` with the account's `name` when it has one (events carry no `name: undefined`). */
+function named<E extends MemquotaEvent>(event: E, name: string | undefined): E {
+  return name === undefined ? event : { ...event, name };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -274,18 +293,22 @@ export class MemoryQuotaTracker {
   }
 
   /**
-   * Opens a new account, optionally as a child of `parent`.
+   * Opens a new account, optionally as a child of `parent`, optionally named.
    *
-   * @param parent An account of this tracker; reclaiming it will reclaim the new one too.
+   * @param parentOrOptions An account of this tracker (reclaiming it will reclaim the new one
+   *   too), or `{ parent?, name? }`: the name is carried on events and metrics (it need not be
+   *   unique; the numeric `id` is).
    * @return The only handle of the new account: close it (or let it be collected) to free it.
    * @throws MemquotaError `TrackerShutdown`, or `AccountClosed` for a closed parent.
-   * @throws TypeError if `parent` is not an `Account` of this tracker.
+   * @throws TypeError if `parent` is not an `Account` of this tracker, or `name` not a string.
    */
-  newAccount(parent?: Account): Account {
+  newAccount(parentOrOptions?: Account | AccountOptions): Account {
+    const { parent, name } = isAccountOptions(parentOrOptions) ? parentOrOptions : { parent: parentOrOptions, name: undefined };
+    if (name !== undefined && typeof name !== 'string') throw new TypeError(`name must be a string, got ${typeof name}`);
     const parentRec = parent === undefined ? undefined : this._accountRecordOf(parent, 'parent');
     this._checkUsable();
     if (parentRec && parentRec.state !== 'open') throw accountGone(parentRec);
-    const rec = new AccountRecord(this, this.nextAccountId++);
+    const rec = new AccountRecord(this, this.nextAccountId++, name);
     this.openAccounts.add(rec);
     if (parentRec) {
       linkAccounts(rec, parentRec);
@@ -486,7 +509,7 @@ export class MemoryQuotaTracker {
     // One transaction: the books are whole again before any subscriber hears of it.
     if (released !== releasedEarlier) this.settle(releasedEarlier - released);
     if (reason === 'reclaimed') this.counters.accountsCollapsed++;
-    if (this.eventSubject.observed) this.eventSubject.next({ type: 'collapse', account: rec.id, reason, released });
+    if (this.eventSubject.observed) this.eventSubject.next(named({ type: 'collapse', account: rec.id, reason, released }, rec.name));
     const listeners = rec.collapseListeners;
     rec.collapseListeners = null;
     if (listeners) {
@@ -561,11 +584,11 @@ export class MemoryQuotaTracker {
   private participantError(rec: ParticipantRecord, fault: ParticipantFault, error?: unknown): void {
     this.counters.participantErrors++;
     if (this.eventSubject.observed) {
-      this.eventSubject.next(
+      const event: MemquotaEvent =
         error === undefined
           ? { type: 'participant-error', account: rec.account.id, fault }
-          : { type: 'participant-error', account: rec.account.id, fault, error },
-      );
+          : { type: 'participant-error', account: rec.account.id, fault, error };
+      this.eventSubject.next(named(event, rec.account.name));
     }
   }
 
@@ -597,8 +620,9 @@ export class MemoryQuotaTracker {
     }
     this.reclaimRunning = true;
     this.counters.reclaimRuns++;
+    const startedAt = this.clock();
     if (this.eventSubject.observed) {
-      this.eventSubject.next({ type: 'reclaim-start', used: this.usedBytes, max: this.config.max, lowWater: this.config.lowWater });
+      this.eventSubject.next({ type: 'reclaim-start', cause: 'quota', used: this.usedBytes, max: this.config.max, lowWater: this.config.lowWater });
     }
     let victims = 0;
     let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
@@ -644,7 +668,7 @@ export class MemoryQuotaTracker {
       this.stalled = true;
       this.stalledAt = this.usedBytes;
     }
-    if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
+    if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome, durationMs: this.clock() - startedAt });
     if (this.state === 'running') this.consequences(0);
     this.resolveSettled();
   }
@@ -764,13 +788,12 @@ export class MemoryQuotaTracker {
       }
     }
     if (this.eventSubject.observed) {
-      this.eventSubject.next({
-        type: 'victim',
-        account: victim.id,
-        oldest: this.policy === 'oldest' ? key : undefined,
-        bytes: victim.used,
-        accounts: targets.length,
-      });
+      this.eventSubject.next(
+        named(
+          { type: 'victim', account: victim.id, oldest: this.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets.length },
+          victim.name,
+        ),
+      );
     }
     const before = this.usedBytes;
     const victimBytes = victim.used;

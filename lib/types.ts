@@ -131,11 +131,19 @@ export type ParticipantFault =
   /** It was garbage-collected without being closed; its memory was released. */
   | 'garbage-collected';
 
+/** Why a reclamation run started (see the `reclaim-start` event). */
+export type ReclaimCause = 'quota' | 'heap' | 'stale';
+
 /** An event of the tracker's life, as emitted by `events$`. */
 export type MemquotaEvent =
   | {
-      /** A reclamation run starts: `used` has passed `max`. */
+      /** A reclamation run starts. */
       readonly type: 'reclaim-start';
+      /**
+       * Why: `'quota'`, `used` passed `max`; `'heap'`, the heap guard saw the live heap near
+       * its limit; `'stale'`, data stayed stuck too long while pressure was high.
+       */
+      readonly cause: ReclaimCause;
       /** `tracker.used` at the start. */
       readonly used: number;
       /** `tracker.max` at the start. */
@@ -148,6 +156,8 @@ export type MemquotaEvent =
       readonly type: 'victim';
       /** The victim account's id. */
       readonly account: number;
+      /** The victim account's name, present only when it was given one. */
+      readonly name?: string;
       /** Its oldest data timestamp (`-Infinity` for a faulty participant), or `undefined` under `'largest'`. */
       readonly oldest: number | undefined;
       /** Bytes its own participants held when chosen. */
@@ -160,6 +170,8 @@ export type MemquotaEvent =
       readonly type: 'collapse';
       /** The account's id. */
       readonly account: number;
+      /** The account's name, present only when it was given one. */
+      readonly name?: string;
       /** Why it was torn down. */
       readonly reason: CollapseReason;
       /** Bytes released by the tear-down. */
@@ -174,12 +186,16 @@ export type MemquotaEvent =
       readonly victims: number;
       /** Why the run stopped. */
       readonly outcome: 'low-water' | 'no-candidate' | 'shutdown';
+      /** How long the run took, from its start to its end, on the tracker's clock (ms). */
+      readonly durationMs: number;
     }
   | {
       /** A participant misbehaved; the tracker dealt with it and the books stay right. */
       readonly type: 'participant-error';
       /** The id of the participant's account. */
       readonly account: number;
+      /** The account's name, present only when it was given one. */
+      readonly name?: string;
       /** What went wrong. */
       readonly fault: ParticipantFault;
       /** The thrown value, where there was one. */
