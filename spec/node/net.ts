@@ -48,7 +48,10 @@ export interface TestClient {
 }
 
 export function connect(port: number, { paused = false } = {}): TestClient {
-  const socket = net.connect({ port, host: '127.0.0.1', highWaterMark: 1024 });
+  // A small readable buffer, so that a paused client stops reading from the kernel early
+  // (net.Socket passes highWaterMark to its Duplex; @types/node does not list it).
+  const options = { port, host: '127.0.0.1', highWaterMark: 1024 };
+  const socket = net.connect(options);
   const client: TestClient = { socket, bytes: 0, closed: once(socket, 'close').then(() => {}), ended: false };
   socket.on('error', () => {}); // ECONNRESET when the server destroys a reclaimed socket
   socket.on('end', () => (client.ended = true));
