@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import type net from 'node:net';
 import { Writable } from 'node:stream';
-import { of, Subject, throwError, concat, NEVER } from 'rxjs';
+import { concat, NEVER, Observable, of, queueScheduler, Subject, throwError } from 'rxjs';
 import { MemoryQuotaTracker, MemoryReclaimedError, type MemquotaEvent } from '../../index.js';
 import { writeTo } from '../../node/index.js';
 import { expectBooks, recordEvents } from '../helpers/books.js';
@@ -222,6 +222,28 @@ describe('writeTo', () => {
       expect((outcome.error as MemoryReclaimedError).reason).to.equal('closed');
       expect(writable.destroyed).to.equal(true);
       expectBooks(tracker, [], { participants: 0, accounts: 0 });
+    });
+  });
+
+  describe('unsubscription chains', () => {
+    it('stops a synchronous, endless source as soon as it is reclaimed', () => {
+      // queueScheduler: reclamation runs at the end of the claim that crossed max.
+      const tracker = MemoryQuotaTracker.create({ max: 10 * KiB, lowWater: 5 * KiB }, { scheduler: queueScheduler });
+      const account = tracker.newAccount();
+      const writable = stuckWritable(1 * KiB);
+      writable.on('error', () => {});
+      let emitted = 0;
+      const endless = new Observable<Buffer>((subscriber) => {
+        while (!subscriber.closed) {
+          emitted++;
+          subscriber.next(Buffer.alloc(1 * KiB));
+        }
+      });
+      const outcome = watch((o) => endless.pipe(writeTo(writable, account)).subscribe(o));
+      expect(outcome.error).to.be.instanceOf(MemoryReclaimedError);
+      expect(emitted, 'the source stopped at the claim that crossed max').to.equal(11);
+      expect(writable.destroyed).to.equal(true);
+      expectBooks(tracker, [], { participants: 0 });
     });
   });
 
