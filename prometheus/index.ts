@@ -425,6 +425,8 @@ class Family {
 
   add(source: Source): void {
     this.sources.add(source);
+    // Every tracker's histogram series exists from the start, at 0, as its counters do.
+    this.durations.zero(source.labels);
     source.subscriptions.push(
       source.tracker.pressure$.subscribe({
         next: (state) => (source.pressure = state === 'high' ? 1 : 0),
@@ -474,7 +476,7 @@ class Handle implements MemquotaMetrics {
     if (a === null || typeof a !== 'object' || typeof a.downgrade !== 'function') {
       throw new TypeError(`trackAccount needs an Account of rxjs-memquota, got ${account === null ? 'null' : typeof account}`);
     }
-    if (account.closed) throw new TypeError(`trackAccount: account ${account.id} is closed`);
+    if (account.closed) throw new TypeError('trackAccount: the account is closed');
     if (account.tracker !== this.source.tracker) throw new TypeError(`trackAccount: account ${account.id} belongs to another tracker`);
     const name = account.name;
     if (name === undefined) {
