@@ -69,7 +69,7 @@ describe('collectMemquotaMetrics (rxjs-memquota/prometheus)', () => {
     expect(s.get('memquota_victims_total')).to.equal(0);
 
     // 'a' answers asynchronously, 250 ms later on the tracker clock: the run lasts 0.25 s.
-    pa.onReclaim = async (self) => {
+    pa.onReclaim = async (self): Promise<'collapsing'> => {
       await Promise.resolve();
       clock.advance(250);
       self.collapse();
