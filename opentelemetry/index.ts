@@ -8,7 +8,10 @@
  * OpenTelemetry's conventions (dots, a unit beside the name) and translate to the Prometheus
  * names of `rxjs-memquota/prometheus` under the OpenTelemetry specification's Prometheus
  * translation (dots to `_`, unit `By` to `_bytes`, `s` to `_seconds`, `_total` on monotonic
- * sums, `{…}` annotations dropped), so dashboards and alerts carry over.
+ * sums, `{…}` annotations dropped), which the Collector's Prometheus exporters apply by
+ * default, so dashboards and alerts carry over. An exporter that adds no unit suffix (check
+ * yours) gives `memquota_used`, `memquota_reclaim_duration` and `memquota_reclaimed_total`
+ * instead.
  *
  * | instrument | kind | unit | Prometheus name |
  * | --- | --- | --- | --- |
