@@ -51,16 +51,14 @@
  * @module
  */
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable, ObservableCounter, ObservableGauge } from '@opentelemetry/api';
-import type { Subscription } from 'rxjs';
-import { ConfigError, type Account, type MemoryQuotaTracker, type MemquotaEvent, type ReclaimCause, type WeakAccount } from '../index.js';
+import { ConfigError, type Account, type MemoryQuotaTracker, type ReclaimCause } from '../index.js';
+import { CAUSES, DURATION_BUCKETS, TrackerReading, checkTracker, disposeSymbol, kindOf } from '../prometheus/common.js';
 
 /**
  * The default bucket boundaries of `memquota.reclaim.duration`, in seconds (100 µs to 10 s),
  * given to the SDK as advice; a View can override them. The same as the Prometheus entry's.
  */
-export const RECLAIM_DURATION_BOUNDARIES: readonly number[] = Object.freeze([
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-]);
+export const RECLAIM_DURATION_BOUNDARIES: readonly number[] = DURATION_BUCKETS;
 
 /** Options of {@link observeMemquotaMetrics}. */
 export interface ObserveMemquotaMetricsOptions {
@@ -134,7 +132,7 @@ export interface MemquotaInstruments extends Disposable {
 export function observeMemquotaMetrics(tracker: MemoryQuotaTracker, options: ObserveMemquotaMetricsOptions): MemquotaInstruments {
   checkTracker(tracker);
   if (options === null || typeof options !== 'object') {
-    throw new ConfigError(['meter'], `options must be an object with a meter, got ${options === null ? 'null' : typeof options}`);
+    throw new ConfigError(['meter'], `options must be an object with a meter, got ${kindOf(options)}`);
   }
   const meter = options.meter;
   if (
@@ -169,22 +167,8 @@ export function observeMemquotaMetrics(tracker: MemoryQuotaTracker, options: Obs
 // ---------------------------------------------------------------------------------------------
 // Argument checks
 
-const CAUSES: readonly ReclaimCause[] = ['quota', 'heap', 'stale'];
 const RESERVED_ATTRIBUTES = new Set(['cause', 'account']);
 const INSTRUMENT_NAME_START = /^[a-zA-Z][-_./a-zA-Z0-9]*$/;
-
-function checkTracker(tracker: unknown): asserts tracker is MemoryQuotaTracker {
-  const t = tracker as Partial<MemoryQuotaTracker> | null;
-  if (
-    t === null ||
-    typeof t !== 'object' ||
-    typeof t.audit !== 'function' ||
-    typeof t.events$?.subscribe !== 'function' ||
-    typeof t.pressure$?.subscribe !== 'function'
-  ) {
-    throw new TypeError(`tracker must be a MemoryQuotaTracker of rxjs-memquota, got ${tracker === null ? 'null' : typeof tracker}`);
-  }
-}
 
 function checkPrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
@@ -198,7 +182,7 @@ function checkPrefix(prefix: unknown): string {
 function checkAttributes(attributes: unknown): Readonly<Record<string, string>> {
   if (attributes === undefined) return {};
   if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) {
-    throw new ConfigError(['attributes'], `attributes must be an object of names to string values, got ${attributes === null ? 'null' : typeof attributes}`);
+    throw new ConfigError(['attributes'], `attributes must be an object of names to string values, got ${kindOf(attributes)}`);
   }
   const copy: Record<string, string> = {};
   for (const [name, value] of Object.entries(attributes)) {
@@ -223,34 +207,13 @@ function observedOn(meter: Meter, prefix: string): Set<{ readonly tracker: Memor
   return set;
 }
 
-/** An account's `used` through a weak handle, or `undefined` once the account is gone. */
-function usedOf(weak: WeakAccount): number | undefined {
-  if (weak.closed) return undefined;
-  try {
-    // Only a full handle tells `used`; this one is closed at once and never escapes.
-    const handle = weak.upgrade();
-    const used = handle.used;
-    handle.close();
-    return used;
-  } catch {
-    return undefined; // the tracker was shut down or refuses work: nothing to report
-  }
-}
-
-/** `Symbol.dispose`, or its registered stand-in where the runtime lacks it. */
-const disposeSymbol: typeof Symbol.dispose =
-  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
-
 // ---------------------------------------------------------------------------------------------
 // One tracker's instruments
 
 class Observer implements MemquotaInstruments {
   readonly names: readonly string[];
-  private pressure = 0;
-  private readonly runsByCause: Record<ReclaimCause, number> = { quota: 0, heap: 0, stale: 0 };
-  private readonly runsBefore: number;
+  private readonly reading: TrackerReading;
   private readonly causeAttributes: Record<ReclaimCause | 'unknown', Attributes>;
-  private readonly accounts = new Map<number, { readonly weak: WeakAccount; readonly name: string }>();
   private readonly gauges: {
     readonly used: ObservableGauge;
     readonly max: ObservableGauge;
@@ -270,9 +233,7 @@ class Observer implements MemquotaInstruments {
   };
   private readonly durations: Histogram;
   private readonly observables: Observable[];
-  private readonly subscriptions: Subscription[];
   private readonly callback = (result: BatchObservableResult): void => this.observe(result);
-  private disposed = false;
 
   constructor(
     private readonly meter: Meter,
@@ -325,7 +286,6 @@ class Observer implements MemquotaInstruments {
         'memquota.account.used',
       ].map((name) => prefix + name),
     );
-    this.runsBefore = tracker.stats.reclaimRuns;
     this.causeAttributes = {
       quota: { ...attributes, cause: 'quota' },
       heap: { ...attributes, cause: 'heap' },
@@ -333,22 +293,14 @@ class Observer implements MemquotaInstruments {
       unknown: { ...attributes, cause: 'unknown' },
     };
     this.observables = [...Object.values(this.gauges), ...Object.values(this.counters)];
+    const durations = this.durations;
+    this.reading = new TrackerReading(tracker, (seconds) => durations.record(seconds, attributes));
     meter.addBatchObservableCallback(this.callback, this.observables);
-    this.subscriptions = [
-      tracker.pressure$.subscribe({
-        next: (state) => (this.pressure = state === 'high' ? 1 : 0),
-        complete: () => (this.pressure = 0),
-      }),
-      tracker.events$.subscribe((event: MemquotaEvent) => {
-        if (event.type === 'reclaim-start') this.runsByCause[event.cause]++;
-        else if (event.type === 'reclaim-end') this.durations.record(event.durationMs / 1000, this.attributes);
-      }),
-    ];
   }
 
   /** The batch callback: one read of the tracker per collection. */
   private observe(result: BatchObservableResult): void {
-    const { tracker, attributes, gauges, counters } = this;
+    const { tracker, reading, attributes, gauges, counters } = this;
     const stats = tracker.stats;
     result.observe(gauges.used, tracker.used, attributes);
     if (tracker.enabled) {
@@ -356,46 +308,26 @@ class Observer implements MemquotaInstruments {
       result.observe(gauges.lowWater, tracker.lowWater, attributes);
       result.observe(gauges.softMax, tracker.softMax, attributes);
     }
-    result.observe(gauges.pressure, this.pressure, attributes);
+    result.observe(gauges.pressure, reading.pressure, attributes);
     result.observe(gauges.accounts, stats.accounts, attributes);
     result.observe(gauges.participants, stats.participants, attributes);
-    for (const cause of CAUSES) result.observe(counters.runs, this.runsByCause[cause], this.causeAttributes[cause]);
-    if (this.runsBefore > 0) result.observe(counters.runs, this.runsBefore, this.causeAttributes.unknown);
+    for (const cause of CAUSES) result.observe(counters.runs, reading.runsByCause[cause], this.causeAttributes[cause]);
+    if (reading.runsBefore > 0) result.observe(counters.runs, reading.runsBefore, this.causeAttributes.unknown);
     result.observe(counters.victims, stats.victims, attributes);
     result.observe(counters.reclaimed, stats.bytesReclaimed, attributes);
     result.observe(counters.collapsed, stats.accountsCollapsed, attributes);
     result.observe(counters.errors, stats.participantErrors, attributes);
-    if (this.accounts.size > 0) {
-      const byName = new Map<string, number>();
-      for (const [id, { weak, name }] of this.accounts) {
-        const used = usedOf(weak);
-        if (used === undefined) this.accounts.delete(id);
-        else byName.set(name, (byName.get(name) ?? 0) + used);
-      }
-      for (const [name, used] of byName) result.observe(gauges.accountUsed, used, { ...attributes, account: name });
-    }
+    for (const [name, used] of reading.accountUseByName()) result.observe(gauges.accountUsed, used, { ...attributes, account: name });
   }
 
   trackAccount(account: Account): void {
-    const a = account as Partial<Account> | null;
-    if (a === null || typeof a !== 'object' || typeof a.downgrade !== 'function') {
-      throw new TypeError(`trackAccount needs an Account of rxjs-memquota, got ${account === null ? 'null' : typeof account}`);
-    }
-    if (account.closed) throw new TypeError('trackAccount: the account is closed');
-    if (account.tracker !== this.tracker) throw new TypeError(`trackAccount: account ${account.id} belongs to another tracker`);
-    const name = account.name;
-    if (name === undefined) {
-      throw new TypeError(`trackAccount: account ${account.id} has no name; open it with newAccount({ name }) or newChild({ name })`);
-    }
-    if (!this.disposed && !this.accounts.has(account.id)) this.accounts.set(account.id, { weak: account.downgrade(), name });
+    this.reading.trackAccount(account);
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (this.reading.closed) return;
+    this.reading.close();
     this.meter.removeBatchObservableCallback(this.callback, this.observables);
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
-    this.accounts.clear();
     this.unregister();
   }
 

@@ -52,17 +52,15 @@
  * @module
  */
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry, type RegistryContentType } from 'prom-client';
-import type { Subscription } from 'rxjs';
-import { ConfigError, type Account, type MemoryQuotaTracker, type MemquotaEvent, type ReclaimCause, type WeakAccount } from '../index.js';
+import { ConfigError, type Account, type MemoryQuotaTracker, type ReclaimCause } from '../index.js';
+import { CAUSES, DURATION_BUCKETS, TrackerReading, checkTracker, disposeSymbol, kindOf } from './common.js';
 
 /**
  * The default buckets of `memquota_reclaim_duration_seconds`, in seconds: 100 µs to 10 s.
  * A run over a handful of victims takes well under a millisecond; one that waits for
  * asynchronous `reclaim()` answers takes as long as they do.
  */
-export const RECLAIM_DURATION_BUCKETS: readonly number[] = Object.freeze([
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-]);
+export const RECLAIM_DURATION_BUCKETS: readonly number[] = DURATION_BUCKETS;
 
 /** Options of {@link collectMemquotaMetrics}. */
 export interface CollectMemquotaMetricsOptions {
@@ -147,7 +145,7 @@ export interface MemquotaMetrics extends Disposable {
 export function collectMemquotaMetrics(tracker: MemoryQuotaTracker, options: CollectMemquotaMetricsOptions = {}): MemquotaMetrics {
   checkTracker(tracker);
   if (options === null || typeof options !== 'object') {
-    throw new ConfigError([], `options must be an object, got ${options === null ? 'null' : typeof options}`);
+    throw new ConfigError([], `options must be an object, got ${kindOf(options)}`);
   }
   const registry = options.registry ?? defaultRegistry;
   if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function') {
@@ -159,31 +157,15 @@ export function collectMemquotaMetrics(tracker: MemoryQuotaTracker, options: Col
 
   const family = familyFor(registry, prefix, Object.keys(labels).sort(), buckets);
   family.admit(tracker, labels);
-  const source = new Source(tracker, labels);
-  family.add(source);
-  return new Handle(family, source);
+  return new Handle(family, family.add(tracker, labels));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Argument checks
 
-const CAUSES: readonly ReclaimCause[] = ['quota', 'heap', 'stale'];
 const RESERVED_LABELS = new Set(['cause', 'account', 'le']);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-function checkTracker(tracker: unknown): asserts tracker is MemoryQuotaTracker {
-  const t = tracker as Partial<MemoryQuotaTracker> | null;
-  if (
-    t === null ||
-    typeof t !== 'object' ||
-    typeof t.audit !== 'function' ||
-    typeof t.events$?.subscribe !== 'function' ||
-    typeof t.pressure$?.subscribe !== 'function'
-  ) {
-    throw new TypeError(`tracker must be a MemoryQuotaTracker of rxjs-memquota, got ${tracker === null ? 'null' : typeof tracker}`);
-  }
-}
 
 function checkPrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
@@ -197,7 +179,7 @@ function checkPrefix(prefix: unknown): string {
 function checkLabels(labels: unknown): Readonly<Record<string, string>> {
   if (labels === undefined) return {};
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
-    throw new ConfigError(['labels'], `labels must be an object of label names to string values, got ${labels === null ? 'null' : typeof labels}`);
+    throw new ConfigError(['labels'], `labels must be an object of label names to string values, got ${kindOf(labels)}`);
   }
   const copy: Record<string, string> = {};
   for (const [name, value] of Object.entries(labels)) {
@@ -229,44 +211,22 @@ function checkBuckets(buckets: unknown): readonly number[] {
 // One tracker's state
 
 /** What the collector keeps per tracker: its labels, and what only events tell. */
-class Source {
-  /** 1 while `pressure$` says `'high'`. */
-  pressure = 0;
-  /** `reclaim-start` events seen, by cause. */
-  readonly runsByCause: Record<ReclaimCause, number> = { quota: 0, heap: 0, stale: 0 };
-  /** Runs the tracker had done before the collector listened: exported as `cause="unknown"`. */
-  readonly runsBefore: number;
+class Source extends TrackerReading {
   /** The label sets of the runs counter, one per cause. */
   readonly causeLabels: Record<ReclaimCause | 'unknown', Record<string, string>>;
-  /** Accounts given to `trackAccount`, by id: held weakly, with the name they are exported under. */
-  readonly accounts = new Map<number, { readonly weak: WeakAccount; readonly name: string }>();
-  readonly subscriptions: Subscription[] = [];
 
   constructor(
-    readonly tracker: MemoryQuotaTracker,
+    tracker: MemoryQuotaTracker,
     readonly labels: Readonly<Record<string, string>>,
+    durations: Histogram,
   ) {
-    this.runsBefore = tracker.stats.reclaimRuns;
+    super(tracker, (seconds) => durations.observe(labels, seconds));
     this.causeLabels = {
       quota: { ...labels, cause: 'quota' },
       heap: { ...labels, cause: 'heap' },
       stale: { ...labels, cause: 'stale' },
       unknown: { ...labels, cause: 'unknown' },
     };
-  }
-}
-
-/** An account's `used` through a weak handle, or `undefined` once the account is gone. */
-function usedOf(weak: WeakAccount): number | undefined {
-  if (weak.closed) return undefined;
-  try {
-    // Only a full handle tells `used`; this one is closed at once and never escapes.
-    const handle = weak.upgrade();
-    const used = handle.used;
-    handle.close();
-    return used;
-  } catch {
-    return undefined; // the tracker was shut down or refuses work: nothing to report
   }
 }
 
@@ -377,11 +337,7 @@ class Family {
         collect() {
           this.reset();
           for (const s of sources) {
-            for (const [id, { weak, name }] of s.accounts) {
-              const used = usedOf(weak);
-              if (used === undefined) s.accounts.delete(id);
-              else this.inc({ ...s.labels, account: name }, used);
-            }
+            for (const [name, used] of s.accountUseByName()) this.set({ ...s.labels, account: name }, used);
           }
         },
       }),
@@ -423,25 +379,18 @@ class Family {
     }
   }
 
-  add(source: Source): void {
+  /** Starts exporting a tracker (after {@link admit}). */
+  add(tracker: MemoryQuotaTracker, labels: Readonly<Record<string, string>>): Source {
+    const source = new Source(tracker, labels, this.durations);
     this.sources.add(source);
     // Every tracker's histogram series exists from the start, at 0, as its counters do.
-    this.durations.zero(source.labels);
-    source.subscriptions.push(
-      source.tracker.pressure$.subscribe({
-        next: (state) => (source.pressure = state === 'high' ? 1 : 0),
-        complete: () => (source.pressure = 0),
-      }),
-      source.tracker.events$.subscribe((event: MemquotaEvent) => {
-        if (event.type === 'reclaim-start') source.runsByCause[event.cause]++;
-        else if (event.type === 'reclaim-end') this.durations.observe(source.labels, event.durationMs / 1000);
-      }),
-    );
+    this.durations.zero(labels);
+    return source;
   }
 
+  /** Stops exporting a tracker: its series go; the metrics go with the last tracker. */
   remove(source: Source): void {
-    for (const subscription of source.subscriptions) subscription.unsubscribe();
-    source.subscriptions.length = 0;
+    source.close();
     if (!this.sources.delete(source)) return;
     if (this.sources.size > 0) {
       // The scrape-time metrics forget the source by themselves; the histogram keeps series.
@@ -457,10 +406,6 @@ class Family {
 // ---------------------------------------------------------------------------------------------
 // The handle
 
-/** `Symbol.dispose`, or its registered stand-in where the runtime lacks it. */
-const disposeSymbol: typeof Symbol.dispose =
-  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose);
-
 class Handle implements MemquotaMetrics {
   readonly names: readonly string[];
 
@@ -472,17 +417,7 @@ class Handle implements MemquotaMetrics {
   }
 
   trackAccount(account: Account): void {
-    const a = account as Partial<Account> | null;
-    if (a === null || typeof a !== 'object' || typeof a.downgrade !== 'function') {
-      throw new TypeError(`trackAccount needs an Account of rxjs-memquota, got ${account === null ? 'null' : typeof account}`);
-    }
-    if (account.closed) throw new TypeError('trackAccount: the account is closed');
-    if (account.tracker !== this.source.tracker) throw new TypeError(`trackAccount: account ${account.id} belongs to another tracker`);
-    const name = account.name;
-    if (name === undefined) {
-      throw new TypeError(`trackAccount: account ${account.id} has no name; open it with newAccount({ name }) or newChild({ name })`);
-    }
-    if (!this.source.accounts.has(account.id)) this.source.accounts.set(account.id, { weak: account.downgrade(), name });
+    this.source.trackAccount(account);
   }
 
   dispose(): void {

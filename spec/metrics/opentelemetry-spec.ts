@@ -236,7 +236,7 @@ describe('observeMemquotaMetrics (rxjs-memquota/opentelemetry)', () => {
       ['no options', 'tracker', undefined, ConfigError, /options must be an object with a meter, got undefined/],
       ['no meter', 'tracker', {}, ConfigError, /meter must be an OpenTelemetry Meter/],
       ['an invalid prefix', 'tracker', { prefix: '1abc' }, ConfigError, /prefix '1abc' is not a valid start of an OpenTelemetry instrument name/],
-      ['attributes that are not an object', 'tracker', { attributes: [] }, ConfigError, /attributes must be an object of names to string values, got object/],
+      ['attributes that are not an object', 'tracker', { attributes: [] }, ConfigError, /attributes must be an object of names to string values, got array/],
       ['an attribute the instruments use', 'tracker', { attributes: { account: 'x' } }, ConfigError, /attribute 'account' is used by the memquota instruments themselves/],
       ['an empty attribute name', 'tracker', { attributes: { '': 'x' } }, ConfigError, /an attribute name must not be empty/],
       ['an attribute value that is not a string', 'tracker', { attributes: { tracker: true } }, ConfigError, /attribute 'tracker' must have a string value, got boolean/],
