@@ -9,9 +9,11 @@
  * names of `rxjs-memquota/prometheus` under the OpenTelemetry specification's Prometheus
  * translation (dots to `_`, unit `By` to `_bytes`, `s` to `_seconds`, `_total` on monotonic
  * sums, `{…}` annotations dropped), which the Collector's Prometheus exporters apply by
- * default, so dashboards and alerts carry over. An exporter that adds no unit suffix (check
- * yours) gives `memquota_used`, `memquota_reclaim_duration` and `memquota_reclaimed_total`
- * instead.
+ * default, so dashboards and alerts carry over. The JavaScript `@opentelemetry/exporter-prometheus`
+ * (0.218) adds `_total` but no unit suffix: there the byte gauges are `memquota_used`,
+ * `memquota_max`, `memquota_low_water`, `memquota_soft_max`, `memquota_account_used`, and
+ * `memquota_reclaimed_total`, `memquota_reclaim_duration` (use `rxjs-memquota/prometheus` for
+ * the exact Prometheus names).
  *
  * | instrument | kind | unit | Prometheus name |
  * | --- | --- | --- | --- |
