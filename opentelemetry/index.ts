@@ -90,6 +90,19 @@ export interface MemquotaInstruments extends Disposable {
    * its children's. Each distinct name is one series: track a few long-lived accounts, or
    * many that share a handful of names.
    *
+   * ## Example
+   * ```ts
+   * import { observeMemquotaMetrics } from 'rxjs-memquota/opentelemetry';
+   *
+   * const metrics = observeMemquotaMetrics(tracker, { meter });
+   * const clients = tracker.newAccount({ name: 'ws-clients' });
+   * wss.on('connection', (socket) => {
+   *   const account = clients.newChild({ name: 'ws-client' });
+   *   metrics.trackAccount(account); // one series, account="ws-client": every client, summed
+   *   socket.once('close', () => account.close());
+   * });
+   * ```
+   *
    * @param account A named, open account of this observer's tracker.
    * @throws TypeError for an account without a name, of another tracker, or already closed.
    */

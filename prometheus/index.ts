@@ -98,6 +98,19 @@ export interface MemquotaMetrics extends Disposable {
    * account's own participants, not its children's. Tracking an account twice counts it once;
    * after `dispose()` this does nothing.
    *
+   * ## Example
+   * ```ts
+   * import { collectMemquotaMetrics } from 'rxjs-memquota/prometheus';
+   *
+   * const metrics = collectMemquotaMetrics(tracker, { registry });
+   * const clients = tracker.newAccount({ name: 'ws-clients' });
+   * wss.on('connection', (socket) => {
+   *   const account = clients.newChild({ name: 'ws-client' });
+   *   metrics.trackAccount(account); // one series, account="ws-client": every client, summed
+   *   socket.once('close', () => account.close());
+   * });
+   * ```
+   *
    * @param account A named, open account of this collector's tracker.
    * @throws TypeError for an account without a name, of another tracker, or already closed.
    */
