@@ -107,7 +107,8 @@ describe('what an operator of the fleet can observe of an account', () => {
     });
 
     it('ends an await on it, e.g. events.once(emitter, name, { signal })', async () => {
-      const { once, EventEmitter } = await import('node:events');
+      const { EventEmitter } = await import('node:events');
+      const once = EventEmitter.once;
       const tracker = MemoryQuotaTracker.create({ max: 1000 });
       const account = tracker.newAccount();
       const waiting = once(new EventEmitter(), 'drain', { signal: account.signal });
