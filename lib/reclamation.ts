@@ -29,9 +29,12 @@
  * ## Yielding
  * A run never blocks the event loop for long: after a batch of victims (or of scanned
  * accounts) that took {@link BATCH_MS} ms, or {@link BATCH_VICTIMS} victims, it yields a
- * macrotask (`setImmediate`, else `setTimeout(0)`, unref'd), or an action on the
- * `yieldScheduler` option (a virtual scheduler in specs: deterministic). Claims and releases
- * that arrive meanwhile are booked as usual.
+ * macrotask (`setImmediate`, else `setTimeout(0)`, unref'd). With the `yieldScheduler`
+ * option it yields through an action on that scheduler instead, and batches are counted only
+ * (every {@link BATCH_VICTIMS} victims, 8192 scanned accounts), never timed: with a virtual
+ * scheduler in specs, yields are deterministic. Claims and releases that arrive meanwhile are
+ * booked as usual; accounts that start holding data are pushed into the heap before the next
+ * choice, so the oldest is still taken first.
  *
  * ## Reentrancy
  * `getOldest()` must only read. `reclaim()` may call any handle (claim, release, close,
@@ -315,9 +318,12 @@ export class Run {
   #stopped = false;
   #batchStart = 0;
   #batchVictims = 0;
+  /** Batches end on time too (not with a `yieldScheduler`: there they are counted, deterministic). */
+  readonly #timed: boolean;
 
   constructor(ctx: ReclaimContext, request: Request) {
     this.#ctx = ctx;
+    this.#timed = ctx.yieldScheduler === undefined;
     this.request = { ...request };
   }
 
@@ -342,7 +348,7 @@ export class Run {
     for (const acc of books.accounts) {
       if (this.#stopped) return 'shutdown';
       this.#consider(acc);
-      if ((++scanned & 255) === 0 && (scanned >= BATCH_SCAN || performance.now() - this.#batchStart > BATCH_MS)) {
+      if ((++scanned & 255) === 0 && (scanned >= BATCH_SCAN || (this.#timed && performance.now() - this.#batchStart > BATCH_MS))) {
         scanned = 0;
         yield this.#yield(); // releases meanwhile make keys stale: they are re-read at the pop
       }
@@ -364,7 +370,7 @@ export class Run {
       } else if (++fruitless > books.accounts.size + 8) {
         return 'no-candidate';
       }
-      if (++this.#batchVictims >= BATCH_VICTIMS || ((this.#batchVictims & 15) === 0 && performance.now() - this.#batchStart > BATCH_MS)) {
+      if (++this.#batchVictims >= BATCH_VICTIMS || (this.#timed && (this.#batchVictims & 15) === 0 && performance.now() - this.#batchStart > BATCH_MS)) {
         yield this.#yield();
       }
     }
