@@ -82,6 +82,30 @@ export interface TrackerOptions {
   scheduler?: SchedulerLike;
   /** `'oldest'` data first (default) or `'largest'` account first. */
   victimPolicy?: VictimPolicy;
+  /**
+   * The reclaim deadline, in ms (default 10 000; `Infinity`: none). A participant that has not
+   * answered `reclaim()` by then counts as collapsed (`participant-error`, fault
+   * `'reclaim-timeout'`) and the run goes on. Its timer never keeps the process alive.
+   */
+  reclaimTimeout?: number;
+  /**
+   * Where a reclamation run yields between batches (so that it never blocks the event loop for
+   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`), unref'd. Pass a
+   * virtual scheduler (`TestScheduler`, `VirtualTimeScheduler`) to make yields deterministic.
+   */
+  yieldScheduler?: SchedulerLike;
+  /**
+   * The heap guard: reclaim (cause `'heap'`) when the live heap nears its limit; `true` for the
+   * default mark, `{ mark }` for a fraction of the heap limit (0 < mark ≤ 1). Validated here;
+   * takes effect once the heap guard (`lib/heapGuard.ts`) is wired into `create()`.
+   */
+  heapGuard?: boolean | { mark?: number };
+  /**
+   * Data older than this many ms (tracker clock) is reclaimed while pressure is high (cause
+   * `'stale'`). Validated here; takes effect once the staleness guard (`lib/staleness.ts`) is
+   * wired into `create()`.
+   */
+  staleAfter?: number;
 }
 
 /** A snapshot of a tracker's use, as emitted by `usage$`. */
@@ -110,6 +134,10 @@ export interface TrackerStats {
   readonly accountsCollapsed: number;
   /** `participant-error` events. */
   readonly participantErrors: number;
+  /** Runs started by the heap guard (cause `'heap'`). */
+  readonly heapGuardRuns: number;
+  /** Runs started by the staleness guard (cause `'stale'`). */
+  readonly staleRuns: number;
   /** Accounts currently open. */
   readonly accounts: number;
   /** Participants currently registered. */
@@ -129,7 +157,15 @@ export type ParticipantFault =
   /** It released more than it had claimed; the release was clamped. */
   | 'over-release'
   /** It was garbage-collected without being closed; its memory was released. */
-  | 'garbage-collected';
+  | 'garbage-collected'
+  /** `reclaim()` did not answer within `reclaimTimeout`: counted as collapsed. */
+  | 'reclaim-timeout'
+  /**
+   * `getOldest()` returned something other than a timestamp or `undefined` (NaN, e.g. from a
+   * clock that returns NaN): its data counts as the oldest, so reclamation is never silently
+   * disabled.
+   */
+  | 'invalid-age';
 
 /** Why a reclamation run started (see the `reclaim-start` event). */
 export type ReclaimCause = 'quota' | 'heap' | 'stale';

@@ -652,7 +652,17 @@ describe('MemoryQuotaTracker', () => {
     it('stats count runs, victims, bytes, collapses and participant errors', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 5000, lowWater: 2000 });
       const ps: TestParticipant[] = [];
-      expect(tracker.stats).to.deep.equal({ reclaimRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0, accounts: 0, participants: 0 });
+      expect(tracker.stats).to.deep.equal({
+        reclaimRuns: 0,
+        victims: 0,
+        bytesReclaimed: 0,
+        accountsCollapsed: 0,
+        participantErrors: 0,
+        heapGuardRuns: 0,
+        staleRuns: 0,
+        accounts: 0,
+        participants: 0,
+      });
       const a = tracker.newAccount();
       const b = a.newChild();
       const c = tracker.newAccount();
@@ -671,6 +681,8 @@ describe('MemoryQuotaTracker', () => {
         bytesReclaimed: 4000,
         accountsCollapsed: 2,
         participantErrors: 1,
+        heapGuardRuns: 0,
+        staleRuns: 0,
         accounts: 1,
         participants: 1,
       });
