@@ -67,6 +67,13 @@ export class CostQueue<T> {
     return value;
   }
 
+  /** Removes the newest value (undoes the last `push`); call only when non-empty. */
+  popNewest(): void {
+    const ring = this.ring!;
+    ring.count--;
+    ring.values[(ring.head + ring.count) & (ring.values.length - 1)] = undefined;
+  }
+
   /** Drops everything. */
   clear(): void {
     const ring = this.ring;
