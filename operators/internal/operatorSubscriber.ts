@@ -34,7 +34,7 @@ export interface ErrorDestination {
  * What an {@link OperatorSubscriber} calls. `S` is the operator's state for one subscription,
  * `T` the type of the values, `F` the subscriber's own type (a subclass may carry data).
  */
-export interface OperatorHandlers<S, T, F extends OperatorSubscriber<S, T, F> = OperatorSubscriber<S, T, any>> {
+export interface OperatorHandlers<S, T, F = unknown> {
   onNext(state: S, value: T, from: F): void;
   onError(state: S, err: unknown, from: F): void;
   onComplete(state: S, from: F): void;
@@ -43,7 +43,7 @@ export interface OperatorHandlers<S, T, F extends OperatorSubscriber<S, T, F> = 
 }
 
 /** A source's or an inner observable's subscriber; see the module doc. */
-export class OperatorSubscriber<S, T, F extends OperatorSubscriber<S, T, F> = any> extends Subscription implements Observer<T> {
+export class OperatorSubscriber<S, T, F = unknown> extends Subscription implements Observer<T> {
   /** True after `error`/`complete` or unsubscription: nothing more is forwarded. */
   private stopped = false;
 
