@@ -20,7 +20,6 @@ import {
   throwError,
   type ObservableInput,
   type OperatorFunction,
-  type SchedulerLike,
   type Subscription,
   VirtualTimeScheduler,
 } from 'rxjs';
@@ -341,7 +340,7 @@ describe('operators side by side with RxJS', () => {
       const { proxy: revoked, revoke } = Proxy.revocable({}, {});
       revoke();
       const log: unknown[] = [];
-      record(log, of<unknown>(revoked, 1).pipe(memquota(tracker.newAccount(), { scheduler: queueScheduler })));
+      record(log, of<unknown[]>(revoked, 1).pipe(memquota(tracker.newAccount(), { scheduler: queueScheduler })));
       // (chai cannot print a revoked Proxy: compare by identity)
       expect(log.length === 3 && log[0] === revoked && log[1] === 1 && log[2] === 'complete').to.equal(true);
       const failing: unknown[] = [];
