@@ -119,6 +119,8 @@ describe('operators under reentrant callbacks', () => {
 
   describe('a stopped subscriber is never notified (issue 13 item 9)', () => {
     let stopped: string[];
+    // RxJS reports a stopped notification through a timeout.
+    const stoppedReported = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 1));
     let saved: typeof config.onStoppedNotification;
     beforeEach(() => {
       stopped = [];
@@ -129,7 +131,7 @@ describe('operators under reentrant callbacks', () => {
       config.onStoppedNotification = saved;
     });
 
-    it('memquota: a collapsed$ subscriber of its own account that unsubscribes the stream as it completes', () => {
+    it('memquota: a collapsed$ subscriber of its own account that unsubscribes the stream as it completes', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
       const source = new Subject<number>();
       const log: unknown[] = [];
@@ -147,12 +149,13 @@ describe('operators under reentrant callbacks', () => {
       );
       source.next(1);
       source.complete();
+      await stoppedReported();
       expect(stopped).to.deep.equal([]);
       expect(log).to.deep.equal([1, 'complete']);
       expectBooks(tracker, undefined, { accounts: 0, participants: 0 });
     });
 
-    it("memquotaMap: an events$ subscriber that unsubscribes the stream at its account's collapse", () => {
+    it("memquotaMap: an events$ subscriber that unsubscribes the stream at its account's collapse", async () => {
       const tracker = MemoryQuotaTracker.create({ max: 100, lowWater: 50 }, { scheduler: queueScheduler });
       const source = new Subject<number>();
       const log: unknown[] = [];
@@ -176,6 +179,7 @@ describe('operators under reentrant callbacks', () => {
       });
       source.next(1);
       source.next(2); // 120 > max: reclaimed
+      await stoppedReported();
       expect(stopped).to.deep.equal([]);
       expect(log).to.have.length(1);
       expect(log[0]).to.be.instanceOf(MemoryReclaimedError);
@@ -184,7 +188,7 @@ describe('operators under reentrant callbacks', () => {
     });
 
     for (const kind of ['memquota', 'memquotaQueue'] as const) {
-      it(`${kind}: a pressure$ subscriber that unsubscribes the stream when a delivery's release brings pressure back to normal`, () => {
+      it(`${kind}: a pressure$ subscriber that unsubscribes the stream when a delivery's release brings pressure back to normal`, async () => {
         const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500, softMax: 900 });
         const stream = heldStream(kind, tracker.newAccount(), () => 460);
         stream.push('a');
@@ -193,6 +197,7 @@ describe('operators under reentrant callbacks', () => {
           if (level === 'normal') stream.subscription.unsubscribe();
         });
         stream.flush(); // releasing 'a' brings used to 460 ≤ lowWater: 'normal'
+        await stoppedReported();
         expect(stopped).to.deep.equal([]);
         expect(stream.log).to.deep.equal([]);
         expect(tracker.used).to.equal(0);
