@@ -10,7 +10,7 @@ import type { MemoryReclaimedError } from '../lib/errors.js';
 import { openStream } from './internal/accountArg.js';
 import { OperatorSubscriber, type OperatorHandlers } from './internal/operatorSubscriber.js';
 import { checkAccountArg, checkCost, checkedCost, checkOnReclaim, checkOptions, checkScheduler, type AccountArg, type OnReclaim } from './internal/options.js';
-import { ParticipantQueue } from './internal/participantQueue.js';
+import { ParticipantQueue, type QueueSettings } from './internal/participantQueue.js';
 
 /** Options of {@link memquota}. */
 export interface MemquotaOptions<T> {
@@ -83,17 +83,22 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
   const { cost = memoryCost as (value: T) => number, scheduler } = options;
   checkCost(cost, 'memquota');
   checkScheduler(scheduler, 'memquota');
-  const onReclaim = checkOnReclaim(options.onReclaim, 'memquota');
+  const settings: StreamSettings<T> = { cost, onReclaim: checkOnReclaim(options.onReclaim, 'memquota'), ownsAccount: typeof account === 'function', scheduler };
 
   return (source) =>
     new Observable<T>((subscriber) => {
-      const stream = openStream(account, 'memquota', subscriber, (acc, owned) => new MemquotaStream<T>(acc, owned, onReclaim, subscriber, cost, scheduler));
+      const stream = openStream(account, 'memquota', subscriber, (acc) => new MemquotaStream<T>(acc, settings, subscriber));
       if (stream === undefined) return;
       // Handed to the downstream subscriber before subscribing: a synchronous source sees its
       // subscriber closed as soon as the downstream unsubscribes (take(n)).
       subscriber.add(stream);
       source.subscribe(stream.upstream);
     });
+}
+
+/** What every subscription of one `memquota` operator shares. */
+interface StreamSettings<T> extends QueueSettings<T> {
+  readonly scheduler: SchedulerLike | undefined;
 }
 
 /** `MemquotaStream.end` before the source ended, and after it completed (module-private). */
@@ -137,13 +142,10 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Unsubscribable {
 
   constructor(
     account: Account,
-    ownsAccount: boolean,
-    onReclaim: OnReclaim,
+    protected override readonly settings: StreamSettings<T>,
     private readonly destination: Subscriber<T>,
-    private readonly cost: (value: T) => number,
-    private readonly scheduler: SchedulerLike | undefined,
   ) {
-    super(account, ownsAccount, onReclaim);
+    super(account, settings);
     this.upstream = new OperatorSubscriber(destination, SOURCE as unknown as OperatorHandlers<MemquotaStream<T>, T>, this);
   }
 
@@ -152,12 +154,12 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Unsubscribable {
     if (this.gone) return;
     let bytes: number;
     try {
-      const cost = this.cost; // called as a plain function: user code never sees this object
+      const cost = this.settings.cost; // called as a plain function: user code never sees this object
       bytes = checkedCost(cost(value));
     } catch (err) {
       return this.sourceFailed(err);
     }
-    const scheduler = this.scheduler;
+    const scheduler = this.settings.scheduler;
     if (scheduler === undefined && !this.delivering && this.length === 0) {
       // Straight through: never held, never claimed. What the subscriber emits back into
       // the source meanwhile (reentrancy) waits in the queue.
@@ -183,7 +185,7 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Unsubscribable {
   sourceEnd(end: unknown): void {
     if (this.gone || this.end !== NOT_ENDED) return;
     this.end = end;
-    const scheduler = this.scheduler;
+    const scheduler = this.settings.scheduler;
     if (scheduler !== undefined) scheduler.schedule(deliverNext as (this: SchedulerAction<this>, stream?: this) => void, 0, this);
     else if (this.length === 0 && !this.delivering) this.finish();
   }

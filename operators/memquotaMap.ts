@@ -9,10 +9,9 @@ import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../lib/seam.js';
-import type { MemoryQuotaTracker } from '../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
 import { openStream } from './internal/accountArg.js';
-import { CostQueue } from './internal/costQueue.js';
+import { CostRing } from './internal/costQueue.js';
 import { OperatorSubscriber, type OperatorHandlers } from './internal/operatorSubscriber.js';
 import { checkAccountArg, checkConcurrency, checkCost, checkedCost, checkOptions, type AccountArg } from './internal/options.js';
 import { goneReason } from './internal/participantQueue.js';
@@ -119,15 +118,16 @@ export function memquotaMap<T, O extends ObservableInput<unknown>>(
   const concurrency = checkConcurrency(options.concurrency, 'memquotaMap');
   const { cost = memoryCost as (value: T) => number } = options;
   checkCost(cost, 'memquotaMap');
+  const settings: MapSettings<T, ObservedValueOf<O>> = {
+    project: project as (value: T, index: number) => ObservableInput<ObservedValueOf<O>>,
+    cost,
+    concurrency,
+    ownsAccount: typeof account === 'function',
+  };
 
   return (source) =>
     new Observable<ObservedValueOf<O>>((subscriber) => {
-      const stream = openStream(
-        account,
-        'memquotaMap',
-        subscriber,
-        (acc, owned) => new MapStream<T, ObservedValueOf<O>>(acc, owned, subscriber, project as (value: T, index: number) => ObservableInput<ObservedValueOf<O>>, cost, concurrency),
-      );
+      const stream = openStream(account, 'memquotaMap', subscriber, (acc) => new MapStream<T, ObservedValueOf<O>>(acc, settings, subscriber));
       if (stream === undefined) return;
       // Handed to the downstream subscriber before subscribing, so that a synchronous source
       // sees its subscriber closed as soon as the downstream unsubscribes (take(n)).
@@ -137,6 +137,15 @@ export function memquotaMap<T, O extends ObservableInput<unknown>>(
 }
 
 type AnyStream = MapStream<unknown, unknown>;
+
+/** What every subscription of one `memquotaMap` operator shares. */
+interface MapSettings<T, R> {
+  readonly project: (value: T, index: number) => ObservableInput<R>;
+  readonly cost: (value: T) => number;
+  readonly concurrency: number;
+  /** Whether each subscription owns its account (made by a factory, closed with it). */
+  readonly ownsAccount: boolean;
+}
 
 /** The source side of every `memquotaMap` subscription (shared, no closures). */
 const SOURCE: OperatorHandlers<AnyStream, unknown> = {
@@ -178,7 +187,8 @@ const INNER: OperatorHandlers<AnyStream, unknown, InFlight<unknown, unknown>> = 
 class MapStream<T, R> implements Participant, CollapseListener {
   /** The source's subscriber: unsubscribed when the source ends or the stream ends. */
   readonly upstream: OperatorSubscriber<MapStream<T, R>, T>;
-  private readonly waiting = new CostQueue<T>();
+  /** Values waiting to start, FIFO; `null` until the first one waits. */
+  private waiting: CostRing<T> | null = null;
   /** In-flight list: earliest started (oldest data) first. */
   private oldest: InFlight<T, R> | null = null;
   private newest: InFlight<T, R> | null = null;
@@ -189,19 +199,14 @@ class MapStream<T, R> implements Participant, CollapseListener {
   private index = 0;
   /** This stream's record in the books (claimed on without a handle). */
   private readonly share: Share;
-  private readonly tracker: MemoryQuotaTracker;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
     private readonly account: Account,
-    private readonly ownsAccount: boolean,
+    private readonly settings: MapSettings<T, R>,
     private readonly destination: Subscriber<R>,
-    private readonly project: (value: T, index: number) => ObservableInput<R>,
-    private readonly cost: (value: T) => number,
-    private readonly concurrency: number,
   ) {
     this.share = registerShare(account, this);
-    this.tracker = trackerOf(this.share);
     this.upstream = new OperatorSubscriber(destination, SOURCE as unknown as OperatorHandlers<MapStream<T, R>, T>, this);
   }
 
@@ -209,7 +214,7 @@ class MapStream<T, R> implements Participant, CollapseListener {
 
   sourceNext(value: T): void {
     if (this.gone) return;
-    const cost = this.cost; // called as a plain function: user code never sees this object
+    const cost = this.settings.cost; // called as a plain function: user code never sees this object
     let bytes: number;
     try {
       bytes = checkedCost(cost(value));
@@ -217,10 +222,10 @@ class MapStream<T, R> implements Participant, CollapseListener {
       return this.fail(err);
     }
     // Stored, then claimed: the claim can run user code, which must see the value as ours.
-    const waiting = this.waiting;
-    waiting.push(value, bytes, this.tracker.now());
+    const share = this.share;
+    const waiting = (this.waiting = CostRing.push(this.waiting, value, bytes, trackerOf(share).now()));
     try {
-      claimShare(this.share, bytes);
+      claimShare(share, bytes);
     } catch (err) {
       waiting.popNewest(); // a claim throws before it runs any user code: the newest is ours
       const reason = goneReason(this.account, err);
@@ -264,7 +269,7 @@ class MapStream<T, R> implements Participant, CollapseListener {
     // In-flight values arrived before any waiting one; min() stays right with a clock that
     // is not monotonic.
     const a = this.oldest === null ? undefined : this.oldest.arrivedAt;
-    const b = this.waiting.oldestTime();
+    const b = CostRing.oldestTimeOf(this.waiting);
     return a === undefined ? b : b === undefined || a <= b ? a : b;
   }
 
@@ -294,8 +299,10 @@ class MapStream<T, R> implements Participant, CollapseListener {
 
   private drain(): void {
     const waiting = this.waiting;
-    while (!this.gone && waiting.length > 0 && this.active < this.concurrency) {
-      const arrivedAt = waiting.oldestTime()!;
+    if (waiting === null) return;
+    const concurrency = this.settings.concurrency;
+    while (!this.gone && waiting.count > 0 && this.active < concurrency) {
+      const arrivedAt = waiting.oldestTime();
       const bytes = waiting.oldestCost();
       const value = waiting.shift();
       this.start(value, bytes, arrivedAt);
@@ -307,7 +314,7 @@ class MapStream<T, R> implements Participant, CollapseListener {
     this.link(inner);
     let input: ObservableInput<R>;
     try {
-      const project = this.project;
+      const project = this.settings.project;
       input = project(value, this.index++);
     } catch (err) {
       return this.fail(err);
@@ -317,7 +324,7 @@ class MapStream<T, R> implements Participant, CollapseListener {
   }
 
   private checkComplete(): void {
-    if (!this.gone && this.sourceDone && this.active === 0 && this.waiting.length === 0) {
+    if (!this.gone && this.sourceDone && this.active === 0 && CostRing.lengthOf(this.waiting) === 0) {
       this.gone = true;
       if (!this.destination.closed) this.destination.complete();
       this.teardown();
@@ -370,8 +377,8 @@ class MapStream<T, R> implements Participant, CollapseListener {
       inner.unsubscribe();
       inner = younger;
     }
-    this.waiting.clear();
-    if (this.ownsAccount) this.account.close();
+    this.waiting?.clear();
+    if (this.settings.ownsAccount) this.account.close();
     dropShare(this.share);
   }
 }

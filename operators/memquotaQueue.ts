@@ -9,7 +9,7 @@ import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { openOn } from './internal/accountArg.js';
 import { checkAccountArg, checkCost, checkedCost, checkOnReclaim, checkOptions, type AccountArg, type OnReclaim } from './internal/options.js';
-import { ParticipantQueue } from './internal/participantQueue.js';
+import { ParticipantQueue, type QueueSettings } from './internal/participantQueue.js';
 
 /** Options of {@link memquotaQueue}. */
 export interface MemquotaQueueOptions<T> {
@@ -106,7 +106,7 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   checkOptions(options, 'memquotaQueue');
   const { cost = memoryCost as (value: T) => number } = options;
   checkCost(cost, 'memquotaQueue');
-  const onReclaim = checkOnReclaim(options.onReclaim, 'memquotaQueue');
+  const settings: QueueSettings<T> = { cost, onReclaim: checkOnReclaim(options.onReclaim, 'memquotaQueue'), ownsAccount: typeof account === 'function' };
 
   let consumer: Subscriber<T> | null = null;
   // The iterator that is the consumer (from its first next() on), and its pending next().
@@ -134,7 +134,7 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     stopProducers();
   };
 
-  const queue = openOn(account, 'memquotaQueue', (acc, owned) => new ChannelQueue<T>(acc, owned, onReclaim, gone));
+  const queue = openOn(account, 'memquotaQueue', (acc) => new ChannelQueue<T>(acc, settings, gone));
 
   // Tells whoever is listening how the channel ended, then frees the queue.
   function finish(): void {
@@ -283,11 +283,10 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
 class ChannelQueue<T> extends ParticipantQueue<T> {
   constructor(
     account: Account,
-    ownsAccount: boolean,
-    onReclaim: OnReclaim,
+    settings: QueueSettings<T>,
     private readonly onGone: (error: MemoryReclaimedError | undefined) => void,
   ) {
-    super(account, ownsAccount, onReclaim);
+    super(account, settings);
   }
 
   protected collapsed(error: MemoryReclaimedError | undefined): void {

@@ -6,7 +6,7 @@
  * and on reclamation it either collapses (tells its owner, then drops and releases everything)
  * or, with `'drop-oldest'`, sheds its oldest values and stays alive.
  *
- * The queue *has* its storage, a {@link CostQueue} ring (allocated with the first value), and
+ * The queue *has* its storage, a {@link CostRing} (allocated with the first value), and
  * is subclassed by the operator's per-subscription object, so an idle stream is one object
  * plus an empty ring holder; nothing is allocated per value.
  *
@@ -30,12 +30,24 @@
 import type { Account } from '../../lib/account.js';
 import { MemoryReclaimedError, MemquotaError } from '../../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
-import type { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
-import { CostQueue } from './costQueue.js';
+import { CostRing } from './costQueue.js';
 import type { OnReclaim } from './options.js';
 
 export type { OnReclaim };
+
+/**
+ * What every queue of one operator shares: made once when the operator is created (or the
+ * channel opened), so that each subscription holds one pointer to it.
+ */
+export interface QueueSettings<T> {
+  /** The byte cost of a value (validated per value with `checkedCost`). */
+  readonly cost: (value: T) => number;
+  /** What a reclaimed queue does. */
+  readonly onReclaim: OnReclaim;
+  /** Whether each queue owns its account (made by a factory, closed with the queue). */
+  readonly ownsAccount: boolean;
+}
 
 /**
  * Why a participant that claims on `account` finds its share gone, from the error its claim
@@ -63,22 +75,19 @@ export function goneReason(account: Account, err: unknown): CollapseReason | nul
  * teardown is `close()`, which does not call `collapsed`.
  */
 export abstract class ParticipantQueue<T> implements Participant, CollapseListener {
-  /** The values, their costs and arrival times. */
-  private readonly values = new CostQueue<T>();
+  /** The values, their costs and arrival times; `null` until the first value. */
+  private ring: CostRing<T> | null = null;
   /** This queue's record in the books (the operators claim on it without a handle). */
   private readonly share: Share;
-  private readonly tracker: MemoryQuotaTracker;
   /** True once torn down, by the owner (`close`) or by the quota system: takes no more values. */
   gone = false;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
     private readonly account: Account,
-    private readonly ownsAccount: boolean,
-    private readonly onReclaim: OnReclaim,
+    protected readonly settings: QueueSettings<T>,
   ) {
     this.share = registerShare(account, this);
-    this.tracker = trackerOf(this.share);
   }
 
   /** Told by the quota system that the queue is gone, before it is freed. */
@@ -86,7 +95,7 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
 
   /** Number of values held. */
   get length(): number {
-    return this.values.length;
+    return CostRing.lengthOf(this.ring);
   }
 
   /**
@@ -96,12 +105,12 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
    * with the queue unchanged.
    */
   enqueue(value: T, cost: number): boolean {
-    const values = this.values;
-    values.push(value, cost, this.tracker.now());
+    const share = this.share;
+    const ring = (this.ring = CostRing.push(this.ring, value, cost, trackerOf(share).now()));
     try {
-      claimShare(this.share, cost);
+      claimShare(share, cost);
     } catch (err) {
-      values.popNewest(); // a claim throws before it runs any user code: the newest is ours
+      ring.popNewest(); // a claim throws before it runs any user code: the newest is ours
       const reason = goneReason(this.account, err);
       if (reason === null) throw err;
       this.collapse(reason);
@@ -115,9 +124,9 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
    * can run user code: the caller checks that its subscriber is still there before handing on.
    */
   dequeue(): T {
-    const values = this.values;
-    const cost = values.oldestCost();
-    const value = values.shift();
+    const ring = this.ring!;
+    const cost = ring.oldestCost();
+    const value = ring.shift();
     releaseShare(this.share, cost);
     return value;
   }
@@ -125,10 +134,10 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
   /** The owner's teardown: drops and releases everything; closes an owned account. Idempotent. */
   close(): void {
     this.gone = true;
-    this.values.clear();
+    this.ring?.clear();
     // An owned account first: it tears our share down with the account, in one transaction
     // whose `collapse` event reports what was released.
-    if (this.ownsAccount) this.account.close();
+    if (this.settings.ownsAccount) this.account.close();
     dropShare(this.share);
   }
 
@@ -144,20 +153,20 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
 
   /** @see Participant.getOldest */
   getOldest(): number | undefined {
-    return this.values.oldestTime();
+    return CostRing.oldestTimeOf(this.ring);
   }
 
   /** @see Participant.reclaim */
   reclaim(): Reclaimed {
     if (this.gone) return 'collapsing';
-    if (this.onReclaim === 'drop-oldest') {
+    if (this.settings.onReclaim === 'drop-oldest') {
       // Free our share of the excess: the oldest values, until the tracker would be back at
       // lowWater (or we are empty). The tracker re-reads our age and asks again if needed.
-      const tracker = this.tracker;
+      const tracker = trackerOf(this.share);
       const excess = tracker.used - tracker.lowWater;
       let freed = 0;
-      while (this.values.length > 0 && freed < excess) {
-        freed += this.values.oldestCost();
+      while (!this.gone && this.ring !== null && this.ring.count > 0 && freed < excess) {
+        freed += this.ring.oldestCost();
         this.dequeue();
       }
       return 'partial';
@@ -171,7 +180,7 @@ export abstract class ParticipantQueue<T> implements Participant, CollapseListen
     if (this.gone) return;
     this.gone = true;
     try {
-      this.collapsed(this.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
+      this.collapsed(this.settings.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
     } finally {
       this.close();
     }
