@@ -135,9 +135,7 @@ describe('operators under reentrant callbacks', () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
       const source = new Subject<number>();
       const log: unknown[] = [];
-      // eslint-disable-next-line prefer-const
-      let subscription: Subscription;
-      subscription = record(
+      const subscription: Subscription = record(
         log,
         source.pipe(
           memquota(() => {
