@@ -695,7 +695,8 @@ const badCosts: readonly (readonly [string, () => unknown, ErrorClass, RegExp])[
       `a cost answering ${label(answer)}`,
       () => answer,
       RangeError,
-      new RegExp(`^cost returned ${escape(String(answer))}: it must be a non-negative safe integer of bytes$`),
+      // A string answer is quoted, so that '5' does not read as the number 5.
+      new RegExp(`^cost returned ${escape(typeof answer === 'string' ? JSON.stringify(answer) : String(answer))}: it must be a non-negative safe integer of bytes$`),
     ],
   ),
   [
