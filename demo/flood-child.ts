@@ -17,7 +17,7 @@
  * - `--heap-guard off`: passes `{ heapGuard: false }` to the tracker options; `on` (default)
  *   passes nothing (the guard's default).
  * - Extras: `--channels N` (100), `--stalled-share F` (0.2), `--rate-mib R` (nominal MiB/s
- *   produced over all channels, 160), `--size C` (payload characters, 4096), `--quiet`.
+ *   produced over all channels, 256), `--size C` (payload characters, 16384), `--quiet`.
  *
  * Prints a progress line a second and, at the end, ONE line `RESULT {json}` with
  * `alive, seconds, fastServedPct, claims, victims, peakUsed, peakHeapUsed, producedMiB`, and
@@ -101,8 +101,8 @@ function parse(argv: string[]): ChildArgs {
     heapGuard: guard === 'on',
     channels: positive(values.channels, 'channels', 100, { integer: true, max: 100_000 }),
     stalledShare,
-    rateMiB: positive(values['rate-mib'], 'rate-mib', 160, { max: 100_000 }),
-    size: positive(values.size, 'size', 4096, { integer: true, max: 16 * MiB }),
+    rateMiB: positive(values['rate-mib'], 'rate-mib', 256, { max: 100_000 }),
+    size: positive(values.size, 'size', 16384, { integer: true, max: 16 * MiB }),
     quiet: values.quiet === true,
   };
 }
