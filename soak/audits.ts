@@ -14,9 +14,31 @@ import { sample } from './streams/stream.js';
 import { MiB, slots } from './trackers.js';
 
 /** After reclamation settles, with no claim in between: used ≤ max unless no candidate was left. */
+/** How long `settled()` may take before the soak calls it hung, ms. */
+const SETTLE_PATIENCE_MS = 10_000;
+
+/**
+ * Waits for every tracker's reclamation to settle; a `settled()` that has not resolved in `ms`
+ * is a violation (a participant that never answers must not stall reclamation for good).
+ */
+export async function settledWithin(ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    timer.unref();
+  });
+  const pending = new Set(slots);
+  const all = Promise.all(slots.map((s) => s.tracker.settled().then(() => void pending.delete(s))));
+  const outcome = await Promise.race([all, timeout]);
+  clearTimeout(timer);
+  if (outcome !== 'timeout') return true;
+  violation(`settled() did not resolve within ${ms} ms on ${[...pending].map((s) => s.name).join(', ')}`);
+  return false;
+}
+
 export async function quiescentCheck(): Promise<void> {
   counters.quiescentChecks++;
-  await Promise.all(slots.map((s) => s.tracker.settled()));
+  if (!(await settledWithin(SETTLE_PATIENCE_MS))) return;
   for (const slot of slots) {
     checkBooks(slot, 'settled');
     if (slot.tracker.used > slot.tracker.max && slot.lastOutcome !== 'no-candidate') {

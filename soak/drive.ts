@@ -7,7 +7,7 @@
  * @module
  */
 import { gc } from './args.js';
-import { quiescentCheck } from './audits.js';
+import { quiescentCheck, settledWithin } from './audits.js';
 import { checkBooks } from './books.js';
 import { reconfigure, rotateEphemeral } from './churn.js';
 import { pump, sleep, turn } from './pump.js';
@@ -111,7 +111,7 @@ export async function windDown(): Promise<{ rounds: number }> {
   // which run in tasks after a collection: a few rounds suffice when nothing holds them.
   while (!clean() && rounds < 40) {
     rounds++;
-    await Promise.all(slots.map((s) => s.tracker.settled()));
+    if (!(await settledWithin(10_000))) break;
     gc!();
     await turn();
     if (rounds % 10 === 0) await sleep(5);

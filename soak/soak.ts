@@ -39,7 +39,7 @@ import { args } from './args.js';
 import { finalChecks, quiescentCheck, settleHeap } from './audits.js';
 import { drive, windDown } from './drive.js';
 import { rng } from './random.js';
-import { elapsed, installWatchers } from './report.js';
+import { describeError, elapsed, installWatchers, violation } from './report.js';
 import { printSummary } from './summary.js';
 import { openSlots } from './trackers.js';
 
@@ -58,6 +58,15 @@ import { openSlots } from './trackers.js';
  * - audits.ts    the settled check and the final checks
  * - summary.ts   the closing report
  */
+async function phase<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await run();
+  } catch (err) {
+    violation(`${name} threw ${describeError(err)}`);
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   installWatchers();
   rng.reseed(args.seed);
@@ -66,11 +75,13 @@ async function main(): Promise<void> {
   const deadline = performance.now() + args.seconds * 1000;
   console.log(`soak: seed ${args.seed}, ${args.seconds} s${args.hostile ? ', hostile shapes on' : ''} (replay with --seed ${args.seed}${args.hostile ? ' --hostile' : ''})`);
 
-  await drive(deadline);
+  // A phase that throws (a tracker that refuses all work, say) is a violation; the summary
+  // still tells what was found up to there.
+  await phase('drive', () => drive(deadline));
   const driveEnd = elapsed();
-  await quiescentCheck();
-  const { rounds } = await windDown();
-  const end = await finalChecks(heapStart);
+  await phase('the settled check', quiescentCheck);
+  const { rounds } = (await phase('the wind-down', windDown)) ?? { rounds: -1 };
+  const end = (await phase('the final checks', () => finalChecks(heapStart))) ?? null;
   printSummary(driveEnd, rounds, end);
 }
 

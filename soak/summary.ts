@@ -12,7 +12,7 @@ import { sample } from './streams/stream.js';
 import { retired, slots } from './trackers.js';
 
 /** Prints the summary; sets the exit code to 1 if anything was violated. */
-export function printSummary(driveEnd: number, rounds: number, end: EndState): void {
+export function printSummary(driveEnd: number, rounds: number, end: EndState | null): void {
   const stats = slots.map((s) => s.tracker.stats);
   const sum = (f: (st: (typeof stats)[number]) => number): number => stats.reduce((a, st) => a + f(st), 0);
   const claims = slots.reduce((a, s) => a + s.claims, retired.claims);
@@ -36,11 +36,13 @@ export function printSummary(driveEnd: number, rounds: number, end: EndState): v
   line('churn', `${counters.reconfigures} reconfigures (+${counters.reconfiguresRejected} invalid, rejected), ${counters.gcs} forced gc, ${counters.shutdowns} tracker shutdowns`);
   line('books', `${counters.audits} audits (after every step, inside every collapse event), ${counters.quiescentChecks} settled checks; wind-down: ${rounds} gc rounds`);
   line('rxjs', `${counters.stoppedNotifications} notifications to stopped subscribers (not counted as violations)`);
-  line(
-    'heap',
-    `heapUsed after gc: start ${mib(end.heapStart)}, end ${mib(end.heapEnd)} (${end.growth >= 0 ? '+' : ''}${mib(end.growth)}; tolerance ${mib(end.tolerance)}); ` +
-      `rss ${mib(process.memoryUsage().rss)}; ${sample.length - end.sampledAlive}/${sample.length} sampled stream objects collected`,
-  );
+  if (end !== null) {
+    line(
+      'heap',
+      `heapUsed after gc: start ${mib(end.heapStart)}, end ${mib(end.heapEnd)} (${end.growth >= 0 ? '+' : ''}${mib(end.growth)}; tolerance ${mib(end.tolerance)}); ` +
+        `rss ${mib(process.memoryUsage().rss)}; ${sample.length - end.sampledAlive}/${sample.length} sampled stream objects collected`,
+    );
+  }
   if (counters.violationCount > 0) {
     console.log(`FAIL: ${counters.violationCount} violation(s), by kind (count, first occurrence):`);
     for (const { count, first } of violations.values()) console.log(`  ${String(count).padStart(6)} × ${first}`);

@@ -6,7 +6,8 @@
  * @module
  */
 import { queueScheduler, type SchedulerLike, Subscription } from 'rxjs';
-import { type Account, MemoryQuotaTracker, MemquotaError } from '../index.js';
+import { type Account, ConfigError, type MemquotaConfig, MemoryQuotaTracker, MemquotaError, type TrackerOptions } from '../index.js';
+import { args } from './args.js';
 import { checkBooks } from './books.js';
 import { rng } from './random.js';
 import { counters, describeError, events, participantErrors, violation } from './report.js';
@@ -33,8 +34,34 @@ export const slots: Slot[] = [];
 /** Totals of trackers that were shut down, folded into the summary. */
 export const retired = { claims: 0, reclaimRuns: 0, victims: 0, accountsCollapsed: 0, bytesReclaimed: 0, peakRatio: 0 };
 
+/** How long a hostile participant's reclaim() may stay unanswered (`--hostile`), ms. */
+export const RECLAIM_TIMEOUT_MS = 100;
+
+/**
+ * `MemoryQuotaTracker.create` with options this build of the core may not know yet
+ * (`reclaimTimeout`): today unknown options are ignored; if a later core refuses one by name
+ * (a ConfigError naming the field), the tracker is created without it and the soak says so once.
+ */
+export function createTracker(config: MemquotaConfig, options: TrackerOptions & { reclaimTimeout?: number }): MemoryQuotaTracker {
+  try {
+    return MemoryQuotaTracker.create(config, options);
+  } catch (err) {
+    const refused = err instanceof ConfigError ? err.fields.filter((f) => f in options && f !== 'scheduler' && f !== 'victimPolicy') : [];
+    if (refused.length === 0) throw err;
+    if (!warnedRefused) console.log(`soak: this tracker does not take ${refused.join(', ')}; running without`);
+    warnedRefused = true;
+    const rest: Record<string, unknown> = { ...options };
+    for (const f of refused) delete rest[f];
+    return MemoryQuotaTracker.create(config, rest as TrackerOptions);
+  }
+}
+let warnedRefused = false;
+
 export function makeSlot(name: string, scheduler: SchedulerLike | undefined, victimPolicy: 'oldest' | 'largest', ephemeral: boolean): Slot {
-  const tracker = MemoryQuotaTracker.create({ max: 2 * MiB }, scheduler === undefined ? { victimPolicy } : { scheduler, victimPolicy });
+  const options: TrackerOptions = scheduler === undefined ? { victimPolicy } : { scheduler, victimPolicy };
+  // --hostile has participants that never answer reclaim(): the tracker's reclaimTimeout
+  // counts them as collapsed after RECLAIM_TIMEOUT_MS (an option the core is adding).
+  const tracker = createTracker({ max: 2 * MiB }, args.hostile ? { ...options, reclaimTimeout: RECLAIM_TIMEOUT_MS } : options);
   const slot: Slot = {
     name,
     tracker,

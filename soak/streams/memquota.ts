@@ -6,6 +6,7 @@
  */
 import { type Observable, Subject, type Subscription } from 'rxjs';
 import { memquota, type OnReclaim } from '../../index.js';
+import { args } from '../args.js';
 import { rng } from '../random.js';
 import { describeError, faults, SoakFault, violation } from '../report.js';
 import type { Slot } from '../trackers.js';
@@ -16,6 +17,9 @@ export class MemquotaStream extends Stream {
   private readonly source = new Subject<Value>();
   private readonly subscription: Subscription;
   private readonly onReclaim: OnReclaim;
+  /** `--hostile`: a subscriber of a tracker signal that pushes into, or unsubscribes, this stream. */
+  private signalSubscription: Subscription | null = null;
+  private signalBudget = 1;
 
   constructor(slot: Slot) {
     const onReclaim = pickOnReclaim();
@@ -42,6 +46,37 @@ export class MemquotaStream extends Stream {
       error: (err: unknown) => this.failed(err),
       complete: () => this.completed(this.onReclaim),
     });
+    if (args.hostile && rng.chance(0.2)) this.reactToSignals();
+  }
+
+  /**
+   * Issue 13's reentrant shapes: a `pressure$` or `events$` subscriber that, from inside the
+   * callback, pushes into this very stream (its value must still come in order, or the stream
+   * end with the contract's error) or unsubscribes it (nothing may be delivered after that).
+   */
+  private reactToSignals(): void {
+    const action = rng.chance(0.6) ? 'push' : 'unsubscribe';
+    const react = (): void => {
+      if (this.ended || this.closedBy !== null || this.signalBudget <= 0) return;
+      this.signalBudget--;
+      faults.add(`${this.kind}: a signal subscriber ${action === 'push' ? 'pushes into' : 'unsubscribes'} the stream`);
+      if (action === 'push') this.push();
+      else {
+        this.closedBy = 'unsubscribe';
+        this.subscription.unsubscribe();
+        this.finish(`${this.kind}: unsubscribed by a signal subscriber`);
+      }
+    };
+    this.signalSubscription = rng.chance(0.5) ? this.slot.tracker.pressure$.subscribe(react) : this.slot.tracker.events$.subscribe(react);
+  }
+
+  override step(): void {
+    this.signalBudget = 1;
+  }
+
+  override finish(how: string): void {
+    super.finish(how);
+    this.signalSubscription?.unsubscribe();
   }
 
   push(): void {

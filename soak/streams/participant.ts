@@ -5,6 +5,7 @@
  * @module
  */
 import { type Account, MemquotaError, type Participant, type Participation, type Reclaimed } from '../../index.js';
+import { args } from '../args.js';
 import { rng } from '../random.js';
 import { counters, describeError, faults, SoakFault, violation } from '../report.js';
 import { connection, type Slot } from '../trackers.js';
@@ -20,7 +21,46 @@ export type ParticipantFaultMode =
   | 'reclaim-rejects'
   | 'reclaim-invalid'
   | 'lies-no-data'
-  | 'over-releases';
+  | 'over-releases'
+  // --hostile only (issue 13):
+  | 'reclaim-then-throws'
+  | 'reclaim-revoked-proxy'
+  | 'reclaim-never-settles';
+
+const MODES: readonly (readonly [number, ParticipantFaultMode])[] = [
+  [40, 'none'],
+  [12, 'partial'],
+  [10, 'async'],
+  [8, 'reentrant'],
+  [6, 'getOldest-throws'],
+  [6, 'reclaim-throws'],
+  [5, 'reclaim-rejects'],
+  [4, 'reclaim-invalid'],
+  [5, 'lies-no-data'],
+  [4, 'over-releases'],
+];
+const HOSTILE_MODES: readonly (readonly [number, ParticipantFaultMode])[] = [
+  ...MODES,
+  [4, 'reclaim-then-throws'],
+  [4, 'reclaim-revoked-proxy'],
+  [3, 'reclaim-never-settles'],
+];
+
+/** A `reclaim()` answer whose `then` getter throws: a participant fault, never tracker corruption. */
+function thenThrows(): Reclaimed {
+  return {
+    get then(): never {
+      throw new SoakFault('then getter throws');
+    },
+  } as unknown as Reclaimed;
+}
+
+/** A revoked Proxy as a `reclaim()` answer: any inspection of it throws a TypeError. */
+function revokedProxy(): Reclaimed {
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  return proxy as unknown as Reclaimed;
+}
 
 /** A hand-written participant: a queue of chunks, consumed at some pace, with an injected fault. */
 export class ParticipantStream extends Stream implements Participant {
@@ -38,18 +78,7 @@ export class ParticipantStream extends Stream implements Participant {
 
   constructor(slot: Slot) {
     super('participant', slot, 'any');
-    this.mode = rng.weighted<ParticipantFaultMode>([
-      [40, 'none'],
-      [12, 'partial'],
-      [10, 'async'],
-      [8, 'reentrant'],
-      [6, 'getOldest-throws'],
-      [6, 'reclaim-throws'],
-      [5, 'reclaim-rejects'],
-      [4, 'reclaim-invalid'],
-      [5, 'lies-no-data'],
-      [4, 'over-releases'],
-    ]);
+    this.mode = rng.weighted<ParticipantFaultMode>(args.hostile ? HOSTILE_MODES : MODES);
     this.rate = rng.weighted([
       [30, 8],
       [30, 1],
@@ -168,6 +197,16 @@ export class ParticipantStream extends Stream implements Participant {
         case 'reclaim-invalid':
           faults.add('participant: reclaim answers nonsense');
           return 'maybe' as Reclaimed;
+        case 'reclaim-then-throws':
+          faults.add('participant: reclaim answer with a throwing then getter');
+          return thenThrows();
+        case 'reclaim-revoked-proxy':
+          faults.add('participant: reclaim answers a revoked Proxy');
+          return revokedProxy();
+        case 'reclaim-never-settles':
+          // Only the tracker's reclaimTimeout ends this (the participant counts as collapsed).
+          faults.add('participant: reclaim never settles');
+          return new Promise<Reclaimed>(() => undefined);
         default:
           break;
       }
