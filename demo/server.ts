@@ -1,19 +1,24 @@
 /**
- * `npm start`: slow clients on a real server.
+ * `npm start`: slow clients on a real server, with the quota and without, back to back.
  *
  * A TCP fan-out server on 127.0.0.1 with N client connections in this process, some of them
- * slow, and a producer flooding every connection. With the quota (default 64 MiB), each
- * connection's queue is a participant in its own account: when the total passes `max`, the
+ * slow, and a producer flooding every connection. First with the quota (default 64 MiB): each
+ * connection's queue is a participant in its own account; when the total passes `max`, the
  * connections holding the oldest data are reclaimed (their sockets destroyed) until use is
- * back under `lowWater`, and the fast clients are left alone. With `--no-quota` the same load
- * goes through a plain unbounded RxJS queue, and the run stops itself at a safety ceiling.
+ * back under `lowWater`, and the fast clients are left alone. Then the no-quota baseline: the
+ * same load through a plain unbounded RxJS queue, stopped at a safety ceiling. Both runs are
+ * drawn on one chart. Each run says the load it really produced next to the nominal one (and
+ * warns when the producer fell behind), and how much the kernel's socket buffers absorbed
+ * outside any JS queue, where no tracker can see it.
  *
  * Flags (after `npm start --`):
+ *   --runs both|quota|baseline   which runs (default both; `--no-quota` = baseline; with
+ *                        `--json` and no `--runs`, the quota run only: the bench's mode)
  *   --quota MiB          the quota (default 64)
- *   --no-quota           the same load through an unbounded RxJS queue
+ *   --no-quota           only the baseline
  *   --clients N          client connections (default 200)
  *   --slow-share F       share of slow clients, 0…1 (default 0.2; half paused, half trickling)
- *   --duration S         seconds of production (default 20)
+ *   --duration S         seconds of production per run (default 15 for two runs, 20 for one)
  *   --rate N             messages per second per connection (default 50)
  *   --size BYTES         payload characters per message (default 16384)
  *   --slow-read KiB      what a trickling client reads per second (default 32)
@@ -24,7 +29,8 @@
  *   --via queue|map      memquotaQueue + for await (default) or memquotaMap(write)
  *   --svg PATH           where to write the chart (default demo/memquota-run.svg)
  *   --no-svg             write no chart
- *   --json PATH          also write the summary (without the samples) as JSON
+ *   --json PATH          also write the summary (without the samples) as JSON: one run's
+ *                        summary, or `{ "runs": [quota, baseline] }` for two
  *   --quiet              no live line
  *
  * @module
@@ -33,9 +39,9 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_FLOOD, runFlood, type FloodOptions, type QueueKind } from './flood.js';
+import { DEFAULT_FLOOD, runFlood, type FloodOptions, type FloodResult, type QueueKind } from './flood.js';
 import { renderSvg } from './svg.js';
-import { liveReporter, summaryRows, summaryTable } from './terminal.js';
+import { comparisonRows, liveReporter, summaryRows, summaryTable } from './terminal.js';
 
 const MiB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,7 +55,9 @@ function number(value: string | undefined, name: string, fallback: number, { min
   return n;
 }
 
-function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; svg: string | null; json: string | null; quiet: boolean } {
+type Runs = 'both' | 'quota' | 'baseline';
+
+function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: Runs; svg: string | null; json: string | null; quiet: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -68,6 +76,7 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; svg: st
       json: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       'live-heap': { type: 'string' },
+      runs: { type: 'string' },
     },
     strict: true,
   });
@@ -76,15 +85,20 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; svg: st
   const ceilingMiB = number(values.ceiling, 'ceiling', Math.min(1536, 8 * quotaMiB), { min: 16 });
   const via = (values.via ?? DEFAULT_FLOOD.via) as QueueKind;
   if (via !== 'queue' && via !== 'map') throw new Error(`--via must be 'queue' or 'map', got ${JSON.stringify(values.via)}`);
+  if (values.runs !== undefined && values.runs !== 'both' && values.runs !== 'quota' && values.runs !== 'baseline') {
+    throw new Error(`--runs must be 'both', 'quota' or 'baseline', got ${JSON.stringify(values.runs)}`);
+  }
+  if (noQuota && values.runs !== undefined && values.runs !== 'baseline') throw new Error('--no-quota runs the baseline only; it contradicts --runs ' + values.runs);
+  const runs: Runs = noQuota ? 'baseline' : ((values.runs as Runs | undefined) ?? (values.json !== undefined ? 'quota' : 'both'));
   const slowShare = number(values['slow-share'], 'slow-share', DEFAULT_FLOOD.slowShare);
   if (slowShare > 1) throw new Error('--slow-share must lie between 0 and 1');
   return {
     flood: {
       ...DEFAULT_FLOOD,
-      quotaBytes: noQuota ? null : Math.round(quotaMiB * MiB),
+      quotaBytes: runs === 'baseline' ? null : Math.round(quotaMiB * MiB),
       clients: number(values.clients, 'clients', DEFAULT_FLOOD.clients, { min: 1, integer: true }),
       slowShare,
-      durationSeconds: number(values.duration, 'duration', DEFAULT_FLOOD.durationSeconds, { min: 0.5 }),
+      durationSeconds: number(values.duration, 'duration', runs === 'both' ? 15 : DEFAULT_FLOOD.durationSeconds, { min: 0.5 }),
       rate: number(values.rate, 'rate', DEFAULT_FLOOD.rate, { min: 1 }),
       messageSize: number(values.size, 'size', DEFAULT_FLOOD.messageSize, { min: 1, integer: true }),
       slowReadBytesPerSecond: number(values['slow-read'], 'slow-read', DEFAULT_FLOOD.slowReadBytesPerSecond / 1024, { min: 1 }) * 1024,
@@ -92,10 +106,28 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; svg: st
       via,
       ...(values['live-heap'] === undefined ? {} : { liveHeapEveryMs: number(values['live-heap'], 'live-heap', 1000, { min: 100 }) }),
     },
+    runs,
     svg: values['no-svg'] ? null : (values.svg ?? join(here, 'memquota-run.svg')),
     json: values.json ?? null,
     quiet: values.quiet === true,
   };
+}
+
+/** Runs one flood with the live line, then prints its summary. */
+async function runOne(flood: Omit<FloodOptions, 'onSample'>, quiet: boolean): Promise<FloodResult> {
+  const mode =
+    flood.quotaBytes === null
+      ? `no quota (safety ceiling ${(flood.ceilingBytes / MiB).toFixed(0)} MiB heapUsed)`
+      : `quota ${(flood.quotaBytes / MiB).toFixed(0)} MiB`;
+  console.log(`rxjs-memquota demo: ${flood.clients} clients (${Math.round(flood.clients * flood.slowShare)} slow), ${mode}, ${flood.durationSeconds} s`);
+  const reporter = liveReporter(flood.ceilingBytes);
+  const result = await runFlood({ ...flood, ...(quiet ? {} : { onSample: reporter.onSample }) });
+  reporter.finish();
+  console.log(summaryTable(summaryRows(result, null)));
+  if (result.producerKeptUp < 0.9) {
+    console.log(`WARNING: the producer fell behind (${(100 * result.producerKeptUp).toFixed(0)} % of the nominal batches): the machine was busy, the load lighter than nominal.`);
+  }
+  return result;
 }
 
 async function main(): Promise<void> {
@@ -107,30 +139,30 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const { flood, svg, json, quiet } = args;
-  const mode =
-    flood.quotaBytes === null
-      ? `no quota (safety ceiling ${(flood.ceilingBytes / MiB).toFixed(0)} MiB heapUsed)`
-      : `quota ${(flood.quotaBytes / MiB).toFixed(0)} MiB`;
-  console.log(`rxjs-memquota demo: ${flood.clients} clients (${Math.round(flood.clients * flood.slowShare)} slow), ${mode}, ${flood.durationSeconds} s`);
-  const reporter = liveReporter(flood.ceilingBytes);
-  const result = await runFlood({ ...flood, ...(quiet ? {} : { onSample: reporter.onSample }) });
-  reporter.finish();
+  const { flood, runs, svg, json, quiet } = args;
+  const results: FloodResult[] = [];
+  if (runs !== 'baseline') results.push(await runOne(flood, quiet));
+  if (runs !== 'quota') {
+    if (results.length > 0) console.log('');
+    results.push(await runOne({ ...flood, quotaBytes: null }, quiet));
+  }
+  if (results.length === 2) console.log('\n' + summaryTable(comparisonRows(results[0]!, results[1]!)));
 
   const svgRelative = svg === null ? null : relative(process.cwd(), svg);
   const svgShown = svg === null ? null : svgRelative && !svgRelative.startsWith('..') ? svgRelative : svg;
   if (svg !== null) {
+    const quota = results.find((r) => r.max !== null);
     const title =
-      result.max === null
-        ? `rxjs-memquota demo: no quota, ${flood.clients} clients (${result.slow.total} slow)`
-        : `rxjs-memquota demo: quota ${(result.max / MiB).toFixed(0)} MiB, ${flood.clients} clients (${result.slow.total} slow), ${result.slow.killed + result.fast.killed} reclaimed`;
-    writeFileSync(svg, renderSvg(result, title));
+      `rxjs-memquota demo: ${flood.clients} clients (${Math.round(flood.clients * flood.slowShare)} slow)` +
+      (quota ? `, quota ${(quota.max! / MiB).toFixed(0)} MiB (solid), ${quota.killTimes.length} reclaimed` : '') +
+      (results.some((r) => r.max === null) ? `${quota ? '; ' : ', '}no quota (dashed)` : '');
+    writeFileSync(svg, renderSvg(results, title));
+    console.log(`chart: ${svgShown}`);
   }
   if (json !== null) {
-    const { samples: _samples, killTimes: _killTimes, ...summary } = result;
-    writeFileSync(json, JSON.stringify(summary, null, 2) + '\n');
+    const summaries = results.map(({ samples: _samples, killTimes: _killTimes, ...summary }) => summary);
+    writeFileSync(json, JSON.stringify(summaries.length === 1 ? summaries[0] : { runs: summaries }, null, 2) + '\n');
   }
-  console.log(summaryTable(summaryRows(result, svgShown)));
 
   // Everything is closed: the process should exit by itself. If a handle lingers, say which.
   setTimeout(() => {
