@@ -68,8 +68,10 @@ export interface Outcome {
   readonly heapOutOfMemory: boolean;
   /** The largest `heapUsed` printed in the progress lines (for children that die). */
   readonly lastHeapUsedMiB: number | null;
-  /** The last progress line. */
+  /** The last progress line, and its time and volume produced (for children that die). */
   readonly lastProgress: string | null;
+  readonly lastProgressSeconds: number | null;
+  readonly lastProducedMiB: number | null;
 }
 
 /** Options of a run. */
@@ -78,6 +80,12 @@ export interface RunOptions {
   readonly heapMiB: number;
   /** `--seconds` of the child. */
   readonly seconds: number;
+  /**
+   * The volume each row must go through: the child produces past `seconds` until this many
+   * MiB were produced (at most 3 × `seconds`), so a busy machine does not pass a row by
+   * producing too little to fill the heap.
+   */
+  readonly minProducedMiB?: number;
   /** More child arguments (e.g. `--rate-mib`). */
   readonly extra?: readonly string[];
   /** Kill the child after this many ms (a hung child counts as dead, signal SIGKILL). */
@@ -89,14 +97,14 @@ export function runChild(args: readonly string[], options: RunOptions): Promise<
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [`--max-old-space-size=${options.heapMiB}`, '--expose-gc', '--import=tsx', childScript, '--seconds', String(options.seconds), ...args, ...(options.extra ?? [])],
+    [`--max-old-space-size=${options.heapMiB}`, '--expose-gc', '--import=tsx', childScript, '--seconds', String(options.seconds), ...volume(options), ...args, ...(options.extra ?? [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? (options.seconds + 30) * 1000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? (3 * options.seconds + 30) * 1000);
   timer.unref();
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -123,6 +131,8 @@ export function runChild(args: readonly string[], options: RunOptions): Promise<
         heapOutOfMemory: /heap out of memory/i.test(stderr),
         lastHeapUsedMiB,
         lastProgress: progress.at(-1) ?? null,
+        lastProgressSeconds: progressNumber(progress.at(-1), /^t\s+([\d.]+) s/),
+        lastProducedMiB: progressNumber(progress.at(-1), /produced\s+([\d.]+) MiB/),
       });
     });
   });
@@ -142,6 +152,15 @@ export async function detectFeatures(): Promise<Record<Needs, boolean>> {
     'auto-fits-heap': typeof autoMax === 'number' && typeof heapLimit === 'number' && autoMax <= heapLimit,
     'heap-guard': heapGuard,
   };
+}
+
+function progressNumber(line: string | undefined, pattern: RegExp): number | null {
+  const m = line === undefined ? null : pattern.exec(line);
+  return m === null ? null : Number(m[1]);
+}
+
+function volume(options: RunOptions): string[] {
+  return options.minProducedMiB === undefined ? [] : ['--min-produced-mib', String(options.minProducedMiB)];
 }
 
 /** Whether an outcome is the expected one. */

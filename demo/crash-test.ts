@@ -7,6 +7,10 @@
  * tracker; costs under-estimated 4× with the heap guard; the same with the guard off. The
  * table says what each row is expected to do and whether it did.
  *
+ * Each row runs `--seconds` (default 20) and on until it has produced 8 × the heap size of
+ * messages (at most 3 × `--seconds`): the stalled fifth of that cannot fit in the heap, so a
+ * busy machine producing less than nominal cannot pass a row by producing too little.
+ *
  * Flags (after `npm run crash-test --`): `--seconds S` per row (default 20), `--heap MiB`
  * (default 256), `--json PATH` (also write the outcomes as JSON).
  *
@@ -17,6 +21,14 @@ import { parseArgs } from 'node:util';
 import { CRASH_ROWS, asExpected, detectFeatures, runChild, type CrashRow, type Outcome } from './crash-rows.js';
 
 const MiB = 1024 * 1024;
+
+/**
+ * The flood each row must go through: 8 × the old-space size, so the stalled fifth of it
+ * (1.6 × the heap) cannot fit: without protection, the process must die.
+ */
+function volumeMiB(heapMiB: number): number {
+  return 8 * heapMiB;
+}
 
 function options(): { seconds: number; heapMiB: number; json: string | null } {
   const { values } = parseArgs({
@@ -48,8 +60,9 @@ export function cells(row: CrashRow, o: Outcome, missing: readonly string[]): st
     row.expected + expectedNote,
     o.outcome === 'survived' ? 'survived' : `died (${howItEnded(o)})`,
     asExpected(row, o) ? 'yes' : 'NO',
-    // Survivors: the run's own length; the dead: wall time from spawn to death.
-    r !== null ? r.seconds.toFixed(1) : `${o.wallSeconds.toFixed(1)} (wall, incl. start)`,
+    // Survivors: the run's own length; the dead: their last progress line (one a second).
+    r !== null ? r.seconds.toFixed(1) : o.lastProgressSeconds !== null ? `died after ${o.lastProgressSeconds.toFixed(1)}` : `${o.wallSeconds.toFixed(1)} (wall)`,
+    r !== null ? r.producedMiB.toFixed(0) : o.lastProducedMiB !== null ? `≥ ${o.lastProducedMiB.toFixed(0)}` : '-',
     r !== null ? r.fastServedPct.toFixed(1) : '-',
     r !== null ? String(r.victims) : '-',
     r !== null ? `${(r.peakHeapUsed / MiB).toFixed(0)} MiB` : o.lastHeapUsedMiB !== null ? `≥ ${o.lastHeapUsedMiB.toFixed(0)} MiB (last printed)` : '-',
@@ -63,7 +76,7 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-export const HEADER = ['row', 'expected', 'outcome', 'as expected?', 'seconds', 'fast served %', 'victims', 'peak heapUsed', 'max'];
+export const HEADER = ['row', 'expected', 'outcome', 'as expected?', 'seconds', 'MiB produced', 'fast served %', 'victims', 'peak heapUsed', 'max'];
 
 async function main(): Promise<void> {
   let opts: ReturnType<typeof options>;
@@ -76,14 +89,15 @@ async function main(): Promise<void> {
   }
   const features = await detectFeatures();
   console.log(
-    `crash-test: the flood in a child under --max-old-space-size=${opts.heapMiB}, ${opts.seconds} s per row; ` +
+    `crash-test: the flood in a child under --max-old-space-size=${opts.heapMiB}, ${opts.seconds} s per row ` +
+      `(longer if needed to produce ${volumeMiB(opts.heapMiB)} MiB, at most ${3 * opts.seconds} s); ` +
       `this build: 'auto' fits the heap: ${features['auto-fits-heap'] ? 'yes' : 'no'}, heap guard: ${features['heap-guard'] ? 'yes' : 'no'}`,
   );
   const rows: string[][] = [];
   const outcomes: { row: CrashRow; outcome: Outcome; missing: string[] }[] = [];
   for (const row of CRASH_ROWS) {
     process.stdout.write(`  ${row.name} (${row.args.join(' ')}) … `);
-    const outcome = await runChild(row.args, { heapMiB: opts.heapMiB, seconds: opts.seconds, extra: ['--quiet'] });
+    const outcome = await runChild(row.args, { heapMiB: opts.heapMiB, seconds: opts.seconds, minProducedMiB: volumeMiB(opts.heapMiB) });
     const missing = row.needs.filter((n) => !features[n]);
     console.log(`${outcome.outcome} after ${outcome.wallSeconds.toFixed(1)} s (${howItEnded(outcome)})`);
     outcomes.push({ row, outcome, missing });

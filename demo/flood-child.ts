@@ -17,7 +17,10 @@
  * - `--heap-guard off`: passes `{ heapGuard: false }` to the tracker options; `on` (default)
  *   passes nothing (the guard's default).
  * - Extras: `--channels N` (100), `--stalled-share F` (0.2), `--rate-mib R` (nominal MiB/s
- *   produced over all channels, 256), `--size C` (payload characters, 16384), `--quiet`.
+ *   produced over all channels, 256), `--size C` (payload characters, 16384), `--quiet`, and
+ *   `--min-produced-mib M`: go on past `--seconds` until M MiB were produced (at most 3 ×
+ *   `--seconds` in all), so that a busy machine, producing less than nominal, still puts the
+ *   process through the same volume (the crash test's rows are about volume, not time).
  *
  * Prints a progress line a second and, at the end, ONE line `RESULT {json}` with
  * `alive, seconds, fastServedPct, claims, victims, peakUsed, peakHeapUsed, producedMiB`, and
@@ -43,13 +46,14 @@ interface ChildArgs {
   readonly rateMiB: number;
   readonly size: number;
   readonly quiet: boolean;
+  readonly minProducedMiB: number;
 }
 
 function fail(problem: string): never {
   console.error(
     `flood-child: ${problem}\nusage: node --max-old-space-size=N --expose-gc --import=tsx demo/flood-child.ts ` +
       '--seconds S --quota <bytes>|auto|none [--cost-scale F] [--heap-guard on|off] ' +
-      '[--channels N] [--stalled-share F] [--rate-mib R] [--size C] [--quiet]',
+      '[--channels N] [--stalled-share F] [--rate-mib R] [--size C] [--min-produced-mib M] [--quiet]',
   );
   process.exit(2);
 }
@@ -77,6 +81,7 @@ function parse(argv: string[]): ChildArgs {
         'rate-mib': { type: 'string' },
         size: { type: 'string' },
         quiet: { type: 'boolean', default: false },
+        'min-produced-mib': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -104,6 +109,7 @@ function parse(argv: string[]): ChildArgs {
     rateMiB: positive(values['rate-mib'], 'rate-mib', 256, { max: 100_000 }),
     size: positive(values.size, 'size', 16384, { integer: true, max: 16 * MiB }),
     quiet: values.quiet === true,
+    minProducedMiB: values['min-produced-mib'] === undefined ? 0 : positive(values['min-produced-mib'], 'min-produced-mib', 0, { max: 1_000_000 }),
   };
 }
 
@@ -205,8 +211,12 @@ async function main(): Promise<void> {
   let seq = 0;
   let last = performance.now();
   const deadline = started + args.seconds * 1000;
+  const hardDeadline = started + 3 * args.seconds * 1000;
+  const minProduced = args.minProducedMiB * MiB;
   const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-  while (performance.now() < deadline) {
+  for (;;) {
+    const at = performance.now();
+    if (at >= hardDeadline || (at >= deadline && produced >= minProduced)) break;
     const now = performance.now();
     owed = Math.min(owed + ((now - last) / 1000) * batchesPerSecond, 0.05 * batchesPerSecond + 1);
     last = now;
