@@ -3,9 +3,9 @@
  *
  * Runs the demo's flood of JS values (`demo/flood-child.ts`: 100 channels, 20 % of consumers
  * stalled) in child processes under a small V8 heap (`--max-old-space-size`, 256 MiB by
- * default), four ways, and prints what happened to each as a table: no quota; the default
- * tracker; costs under-estimated 4× with the heap guard; the same with the guard off. The
- * table says what each row is expected to do and whether it did.
+ * default), five ways, and prints what happened to each as a table: no quota; an explicit
+ * 64 MiB quota; the default tracker; costs under-estimated 4× with the heap guard; the same
+ * with the guard off. The table says what each row is expected to do and whether it did.
  *
  * Each row runs `--seconds` (default 20) and on until it has produced 8 × the heap size of
  * messages (at most 3 × `--seconds`): the stalled fifth of that cannot fit in the heap, so a
@@ -66,7 +66,7 @@ export function cells(row: CrashRow, o: Outcome, missing: readonly string[]): st
     r !== null ? r.fastServedPct.toFixed(1) : '-',
     r !== null ? String(r.victims) : '-',
     r !== null ? `${(r.peakHeapUsed / MiB).toFixed(0)} MiB` : o.lastHeapUsedMiB !== null ? `≥ ${o.lastHeapUsedMiB.toFixed(0)} MiB (last printed)` : '-',
-    r !== null && r.max !== null && r.max !== undefined ? `${(r.max / MiB).toFixed(0)} MiB` : '-',
+    o.maxMiB !== null ? `${o.maxMiB.toFixed(0)} MiB` : '-',
   ];
 }
 
