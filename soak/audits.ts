@@ -24,8 +24,9 @@ const SETTLE_PATIENCE_MS = 10_000;
 export async function settledWithin(ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
+    // Kept referenced: a settled() that never resolves holds no handle, and with this timer
+    // unref'd the event loop would run dry and the process exit mid-soak.
     timer = setTimeout(() => resolve('timeout'), ms);
-    timer.unref();
   });
   const pending = new Set(slots);
   const all = Promise.all(slots.map((s) => s.tracker.settled().then(() => void pending.delete(s))));

@@ -85,9 +85,22 @@ async function main(): Promise<void> {
   printSummary(driveEnd, rounds, end);
 }
 
+// If the event loop runs dry before main() is done, something the soak awaits never settles
+// and holds no handle: say so and fail, instead of exiting 0 without a summary.
+let finished = false;
+process.on('beforeExit', () => {
+  if (finished) return;
+  console.error('soak: the event loop ran dry before the soak finished (an awaited promise never settles)');
+  process.exit(1);
+});
+
 main().then(
-  () => process.exit(),
+  () => {
+    finished = true;
+    process.exit();
+  },
   (err: unknown) => {
+    finished = true;
     console.error('soak crashed:', err);
     process.exit(1);
   },

@@ -29,6 +29,8 @@ export class ReturnedIteratorStream extends Stream {
   /** Steps since the foreign `return()`, or -1 before it. */
   private sinceReturn = -1;
   private deliveredAtReturn = 0;
+  /** Values that may still arrive after return(): one resolved just before it. */
+  private inFlight = 0;
 
   constructor(slot: Slot) {
     super('returned iterator', slot, 'consecutive');
@@ -55,7 +57,11 @@ export class ReturnedIteratorStream extends Stream {
       (result) => {
         this.pending = false;
         if (result.done) return this.finish(`${this.kind}: pending next() settled done`);
-        if (this.sinceReturn >= 0) violation(`${this.kind} #${this.id}: next() gave a value after return()`);
+        if (this.sinceReturn >= 0) {
+          // The one value already on its way when return() was called is fine; more are not.
+          if (this.inFlight > 0) this.inFlight--;
+          else violation(`${this.kind} #${this.id}: next() gave a value after return()`);
+        }
         this.received(result.value);
         this.pull();
       },
@@ -77,6 +83,7 @@ export class ReturnedIteratorStream extends Stream {
     this.sinceReturn = 0;
     this.deliveredAtReturn = this.delivered;
     if (this.shape === 'return-while-pending') {
+      this.inFlight = this.pending ? 1 : 0;
       faults.add(`${this.kind}: return() with next() ${this.pending ? 'pending' : 'idle'}`);
       void this.iterator!.return!().catch((err: unknown) => violation(`${this.kind} #${this.id}: return() rejected: ${describeError(err)}`));
       if (!this.pending) this.finish(`${this.kind}: returned while idle`);
@@ -107,6 +114,11 @@ export class ReturnedIteratorStream extends Stream {
       this.subscription?.unsubscribe();
       this.finish(`${this.kind}: hanging`);
     }
+  }
+
+  /** Whether the sender takes no more values (the channel ended, was freed or torn down). */
+  senderClosed(): boolean {
+    return this.channel.sender.closed;
   }
 
   release(): void {
