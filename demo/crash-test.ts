@@ -44,7 +44,7 @@ function options(): { seconds: number; heapMiB: number; json: string | null } {
 }
 
 /** How a child ended, in a few words. */
-export function howItEnded(o: Outcome): string {
+function howItEnded(o: Outcome): string {
   if (o.outcome === 'survived') return 'exit 0';
   const exit = o.signal !== null ? `signal ${o.signal}` : `exit ${o.exitCode}`;
   const what = o.heapOutOfMemory ? 'JavaScript heap out of memory' : (o.fatal ?? 'no RESULT line');
@@ -52,7 +52,7 @@ export function howItEnded(o: Outcome): string {
 }
 
 /** The table's cells for one row. */
-export function cells(row: CrashRow, o: Outcome, missing: readonly string[]): string[] {
+function cells(row: CrashRow, o: Outcome, missing: readonly string[]): string[] {
   const r = o.result;
   const expectedNote = missing.length > 0 ? ` (needs ${missing.join(', ')}: absent)` : '';
   return [
@@ -71,12 +71,12 @@ export function cells(row: CrashRow, o: Outcome, missing: readonly string[]): st
 }
 
 /** A Markdown table (what the README shows). */
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cols: readonly string[]): string => `| ${cols.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-export const HEADER = ['row', 'expected', 'outcome', 'as expected?', 'seconds', 'MiB produced', 'fast served %', 'victims', 'peak heapUsed', 'max'];
+const HEADER = ['row', 'expected', 'outcome', 'as expected?', 'seconds', 'MiB produced', 'fast served %', 'victims', 'peak heapUsed', 'max'];
 
 async function main(): Promise<void> {
   let opts: ReturnType<typeof options>;

@@ -117,7 +117,7 @@ function parse(argv: string[]): ChildArgs {
  * Creates the tracker with options the installed core may not know yet (`heapGuard`): if
  * `create` refuses one of them by name, says so and creates the tracker without it.
  */
-export function createWithOptions(config: MemquotaConfig | undefined, extra: Record<string, unknown>): MemoryQuotaTracker {
+function createWithOptions(config: MemquotaConfig | undefined, extra: Record<string, unknown>): MemoryQuotaTracker {
   try {
     return MemoryQuotaTracker.create(config, extra as TrackerOptions);
   } catch (err) {

@@ -163,6 +163,11 @@ export interface KernelFigures {
    * nothing was reclaimed).
    */
   readonly atFirstReclaim: number | null;
+  /**
+   * The sum over live connections when the tracker first held 1 MiB: what the kernel had
+   * swallowed before the tracker saw any backlog (`null` without a tracker, or if it never did).
+   */
+  readonly atFirstHeld: number | null;
   /** Mean per slow connection at its end (reclamation, or the end of the run). */
   readonly perSlowConnection: number;
 }
@@ -206,6 +211,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
     return sum;
   };
   let kernelAtFirstReclaim: number | null = null;
+  let kernelAtFirstHeld: number | null = null;
   const firstReclaim = tracker?.events$.subscribe((e) => {
     if (e.type !== 'collapse' || e.reason !== 'reclaimed' || kernelAtFirstReclaim !== null) return;
     // The event comes before the socket is destroyed; connections already killed keep their figure.
@@ -235,6 +241,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const sample = sampler.take(sampleMs);
+      if (tracker !== null && kernelAtFirstHeld === null && sample.held >= MiB) kernelAtFirstHeld = sample.kernel;
       options.onSample?.(sample, live());
       const over = sample.heapUsed >= ceilingBytes;
       if (over || sample.t >= durationSeconds) {
@@ -304,7 +311,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
     nominalBytesPerSecond: rate * messageBytes * clients,
     producedBytesPerSecond: producer.bytes / Math.max(seconds, 1e-3),
     producerKeptUp: producer.batches / Math.max(1, producer.owedBatches()),
-    kernel: { peak: sampler.peakKernel, atFirstReclaim: kernelAtFirstReclaim, perSlowConnection: perSlow },
+    kernel: { peak: sampler.peakKernel, atFirstHeld: kernelAtFirstHeld, atFirstReclaim: kernelAtFirstReclaim, perSlowConnection: perSlow },
   };
 
   // Close everything: queues, server sockets, client sockets, the server, timers, the tracker.

@@ -6,7 +6,8 @@
  * connection's queue is a participant in its own account; when the total passes `max`, the
  * connections holding the oldest data are reclaimed (their sockets destroyed) until use is
  * back under `lowWater`, and the fast clients are left alone. Then the no-quota baseline: the
- * same load through a plain unbounded RxJS queue, stopped at a safety ceiling. Both runs are
+ * same load through a plain unbounded RxJS queue, stopped at a safety ceiling (20 s and 12 s by
+ * default: about 38 s in all, with the clients' set-up and catch-up). Both runs are
  * drawn on one chart. Each run says the load it really produced next to the nominal one (and
  * warns when the producer fell behind), and how much the kernel's socket buffers absorbed
  * outside any JS queue, where no tracker can see it.
@@ -18,7 +19,8 @@
  *   --no-quota           only the baseline
  *   --clients N          client connections (default 200)
  *   --slow-share F       share of slow clients, 0…1 (default 0.2; half paused, half trickling)
- *   --duration S         seconds of production per run (default 15 for two runs, 20 for one)
+ *   --duration S         seconds of production per run (default 20; the baseline after the
+ *                        quota run 12)
  *   --rate N             messages per second per connection (default 50)
  *   --size BYTES         payload characters per message (default 16384)
  *   --slow-read KiB      what a trickling client reads per second (default 32)
@@ -57,7 +59,14 @@ function number(value: string | undefined, name: string, fallback: number, { min
 
 type Runs = 'both' | 'quota' | 'baseline';
 
-function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: Runs; svg: string | null; json: string | null; quiet: boolean } {
+/**
+ * Two runs back to back within about 40 s: the quota run keeps the default 20 s (the slow
+ * connections' kernel buffers must fill before any queue holds data), the baseline 12 s
+ * (its growth without bound shows well before).
+ */
+const BASELINE_AFTER_QUOTA_SECONDS = 12;
+
+function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: Runs; baselineSeconds: number; svg: string | null; json: string | null; quiet: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -98,7 +107,7 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: R
       quotaBytes: runs === 'baseline' ? null : Math.round(quotaMiB * MiB),
       clients: number(values.clients, 'clients', DEFAULT_FLOOD.clients, { min: 1, integer: true }),
       slowShare,
-      durationSeconds: number(values.duration, 'duration', runs === 'both' ? 15 : DEFAULT_FLOOD.durationSeconds, { min: 0.5 }),
+      durationSeconds: number(values.duration, 'duration', DEFAULT_FLOOD.durationSeconds, { min: 0.5 }),
       rate: number(values.rate, 'rate', DEFAULT_FLOOD.rate, { min: 1 }),
       messageSize: number(values.size, 'size', DEFAULT_FLOOD.messageSize, { min: 1, integer: true }),
       slowReadBytesPerSecond: number(values['slow-read'], 'slow-read', DEFAULT_FLOOD.slowReadBytesPerSecond / 1024, { min: 1 }) * 1024,
@@ -107,6 +116,7 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: R
       ...(values['live-heap'] === undefined ? {} : { liveHeapEveryMs: number(values['live-heap'], 'live-heap', 1000, { min: 100 }) }),
     },
     runs,
+    baselineSeconds: values.duration === undefined && runs === 'both' ? BASELINE_AFTER_QUOTA_SECONDS : number(values.duration, 'duration', DEFAULT_FLOOD.durationSeconds, { min: 0.5 }),
     svg: values['no-svg'] ? null : (values.svg ?? join(here, 'memquota-run.svg')),
     json: values.json ?? null,
     quiet: values.quiet === true,
@@ -139,12 +149,12 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const { flood, runs, svg, json, quiet } = args;
+  const { flood, runs, baselineSeconds, svg, json, quiet } = args;
   const results: FloodResult[] = [];
   if (runs !== 'baseline') results.push(await runOne(flood, quiet));
   if (runs !== 'quota') {
     if (results.length > 0) console.log('');
-    results.push(await runOne({ ...flood, quotaBytes: null }, quiet));
+    results.push(await runOne({ ...flood, quotaBytes: null, durationSeconds: baselineSeconds }, quiet));
   }
   if (results.length === 2) console.log('\n' + summaryTable(comparisonRows(results[0]!, results[1]!)));
 

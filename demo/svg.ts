@@ -118,7 +118,7 @@ export function renderSvg(runs: readonly FloodResult[], title: string): string {
       const xx = x(t).toFixed(1);
       out.push(`<line x1="${xx}" y1="${base}" x2="${xx}" y2="${base - 8}" stroke="#c62828" stroke-width="1"/>`);
     }
-    out.push(`<text x="${PAD.left + 6}" y="${base - 12}" fill="#c62828">| connection reclaimed (${kills.length})</text>`);
+    out.push(`<text x="${PAD.left + plotW - 6}" y="${PAD.top + 16}" text-anchor="end" fill="#c62828">ticks on the time axis: connection reclaimed (${kills.length})</text>`);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';

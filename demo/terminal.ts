@@ -116,7 +116,8 @@ export function summaryRows(result: FloodResult, svgPath: string | null): [strin
     'kernel socket buffers',
     `peak ${mib(k.peak)} MiB in flight (server send + client receive buffers, never in a JS queue, never counted by the tracker); ` +
       `${mib(k.perSlowConnection, 2)} MiB per slow connection` +
-      (k.atFirstReclaim === null ? '' : `; ${mib(k.atFirstReclaim)} MiB when the tracker first reclaimed`),
+      (k.atFirstHeld === null ? (result.max === null ? '' : '; the tracker never held 1 MiB') : `; ${mib(k.atFirstHeld)} MiB when the tracker first held 1 MiB`) +
+      (k.atFirstReclaim === null ? '' : `; ${mib(k.atFirstReclaim)} MiB when it first reclaimed`),
   ]);
   if (result.max !== null) {
     rows.push(['reclamation', `${result.reclaimRuns} runs, ${result.victims} victims, ${mib(result.bytesReclaimed)} MiB reclaimed`]);
