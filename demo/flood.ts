@@ -44,6 +44,13 @@ export interface FloodOptions {
   readonly slowShare: number;
   /** How long the producer runs, seconds. */
   readonly durationSeconds: number;
+  /**
+   * If set, production goes on past `durationSeconds` until this many bytes were produced, for
+   * at most `maxDurationSeconds` in all (the demo's baseline goes through the same volume as
+   * the quota run before it, when a busy machine produces less than nominal).
+   */
+  readonly minProducedBytes?: number;
+  readonly maxDurationSeconds?: number;
   /** Messages per second sent to each connection. */
   readonly rate: number;
   /** Payload characters per message. */
@@ -244,7 +251,8 @@ export async function runFlood(options: FloodOptions): Promise<FloodResult> {
       if (tracker !== null && kernelAtFirstHeld === null && sample.held >= MiB) kernelAtFirstHeld = sample.kernel;
       options.onSample?.(sample, live());
       const over = sample.heapUsed >= ceilingBytes;
-      if (over || sample.t >= durationSeconds) {
+      const volumeDone = producer.bytes >= (options.minProducedBytes ?? 0) || sample.t >= (options.maxDurationSeconds ?? durationSeconds);
+      if (over || (sample.t >= durationSeconds && volumeDone)) {
         if (over) stoppedBy = 'ceiling';
         producer.stop();
         clearInterval(timer);
