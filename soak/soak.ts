@@ -51,7 +51,8 @@ import { openSlots } from './trackers.js';
  * - pump.ts      schedulers for lagging and stalled consumers
  * - trackers.ts  the trackers under soak and their server/connection accounts
  * - streams/     the stream kinds (memquota, memquotaMap, memquotaQueue, hand-written
- *                participants, reentrant signal subscribers), each checking its deliveries
+ *                participants; with --hostile also reentrant signal subscribers and
+ *                channel iterators returned from elsewhere), each checking its deliveries
  * - books.ts     the audit run after every step and inside every collapse event
  * - churn.ts     reconfigure, and the ephemeral tracker's shutdown
  * - drive.ts     the step loop and the wind-down
