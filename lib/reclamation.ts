@@ -565,9 +565,22 @@ export class Run {
   /** Step 4: every answer is in: tear down what collapsed; a partial victim that changed goes back. */
   #finish(asked: Map<AccountRecord, Target>, victim: AccountRecord, key: number, victimBytes: number, before: number): void {
     const books = this.#ctx.books;
-    for (const target of asked.values()) {
-      if (target.acc.state === 'open' && !target.partial) books.teardownAccount(target.acc, 'reclaimed');
+    // Accounts opened under a collapsing target while its answers were pending were never
+    // asked: they go with it (reclaiming an account reclaims all its descendants), first and
+    // deepest first, so each is told while the accounts above it are still whole.
+    const collapsing: AccountRecord[] = [];
+    for (const target of asked.values()) if (target.acc.state === 'open' && !target.partial) collapsing.push(target.acc);
+    const asked0 = collapsing.length;
+    for (let i = 0; i < collapsing.length; i++) {
+      for (const child of collapsing[i]!.children) {
+        if (!asked.has(child)) {
+          asked.set(child, { acc: child, held: child.used, partial: false });
+          collapsing.push(child);
+        }
+      }
     }
+    for (let i = collapsing.length - 1; i >= asked0; i--) books.teardownAccount(collapsing[i]!, 'reclaimed');
+    for (let i = 0; i < asked0; i++) books.teardownAccount(collapsing[i]!, 'reclaimed');
     this.#asked = null;
     const counters = this.#ctx.counters;
     if (books.used < before) counters.bytesReclaimed += before - books.used;
