@@ -22,7 +22,10 @@
  */
 import { asapScheduler, BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
 import { Account } from './account.js';
-import { resolveConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, resolveHeapGuard, resolveStaleAfter, type ResolvedConfig } from './config.js';
+import type { ReclaimControl } from './controlTypes.js';
+import { installHeapGuard } from './heapGuard.js';
+import { installStaleWatch } from './staleness.js';
 import { ConfigError, MemquotaError } from './errors.js';
 import { MinHeap } from './heap.js';
 import {
@@ -41,6 +44,7 @@ import type {
   MemquotaConfig,
   MemquotaEvent,
   ParticipantFault,
+  ReclaimCause,
   Reclaimed,
   TrackerOptions,
   TrackerStats,
@@ -173,7 +177,26 @@ export class MemoryQuotaTracker {
   private readonly usageSubject = new Subject<Usage>();
   private readonly pressureSubject = new BehaviorSubject<'normal' | 'high'>('normal');
 
-  private counters = { reclaimRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0 };
+  private counters = { reclaimRuns: 0, heapGuardRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0 };
+
+  // wiring for heapGuard/staleness: ported by the lead onto the split core
+  /** A run asked for by a guard, not yet started (merged when several come). */
+  private request: { cause: ReclaimCause; downTo: number; olderThan: number | undefined } | null = null;
+  /** The running run's target when a guard asked for it (else `lowWater`), and its age filter. */
+  private runDownTo: number | undefined = undefined;
+  private runOlderThan: number | undefined = undefined;
+  private shutdownHooks: (() => void)[] = [];
+  /** What the guards see of this tracker; held here so that their weak references last as long as the tracker. */
+  private readonly control: ReclaimControl = ((tracker: MemoryQuotaTracker): ReclaimControl => ({
+    get used() { return tracker.usedBytes; },
+    get max() { return tracker.config.max; },
+    get lowWater() { return tracker.config.lowWater; },
+    get softMax() { return tracker.config.softMax; },
+    now: () => tracker.clock(),
+    get highPressure() { return tracker.highPressure; },
+    requestReclaim: (cause, downTo, olderThan) => tracker.requestReclaim(cause, downTo, olderThan),
+    onShutdown: (stop) => void tracker.shutdownHooks.push(stop),
+  }))(this);
 
   /** @internal Finalizes forgotten `Account` handles. */
   readonly _accountFinalizer = new FinalizationRegistry<AccountRecord>((rec) => this._dropAccountHandle(rec));
@@ -246,7 +269,15 @@ export class MemoryQuotaTracker {
     if (options.victimPolicy !== undefined && options.victimPolicy !== 'oldest' && options.victimPolicy !== 'largest') {
       throw new ConfigError(['victimPolicy'], `victimPolicy must be 'oldest' or 'largest', got ${String(options.victimPolicy)}`);
     }
-    return new MemoryQuotaTracker(resolved, options, resolved.max !== Infinity);
+    const mark = resolveHeapGuard(options.heapGuard);
+    const staleAfter = resolveStaleAfter(options.staleAfter);
+    const tracker = new MemoryQuotaTracker(resolved, options, resolved.max !== Infinity);
+    // wiring for heapGuard/staleness: ported by the lead onto the split core
+    if (tracker.tracking) {
+      if (mark !== undefined) installHeapGuard(tracker.control, { mark });
+      installStaleWatch(tracker.control, { staleAfter, pressure$: tracker.pressure$ });
+    }
+    return tracker;
   }
 
   /**
@@ -352,6 +383,9 @@ export class MemoryQuotaTracker {
     this.reclaimPending = false;
     for (const rec of [...this.openAccounts]) this._teardownAccount(rec, 'tracker-shutdown');
     if (!this.reclaimRunning) this.resolveSettled();
+    const hooks = this.shutdownHooks; // wiring for heapGuard/staleness
+    this.shutdownHooks = [];
+    for (const stop of hooks) stop();
     if (wasRunning) {
       this.eventSubject.complete();
       this.usageSubject.complete();
@@ -613,29 +647,65 @@ export class MemoryQuotaTracker {
     for (const resolve of waiters) resolve();
   }
 
+  /**
+   * A guard asks for a run: oldest-first down to `downTo`, among accounts whose oldest data is
+   * older than `olderThan` when given. Several requests merge (the lowest target, the widest
+   * filter); one made during a run starts a new run after it.
+   */
+  // wiring for heapGuard/staleness: ported by the lead onto the split core
+  private requestReclaim(cause: ReclaimCause, downTo: number, olderThan: number | undefined): void {
+    if (this.state !== 'running' || !this.tracking || this.usedBytes <= downTo) return;
+    const old = this.request;
+    this.request =
+      old === null
+        ? { cause, downTo, olderThan }
+        : {
+            cause: olderThan === undefined ? cause : old.cause,
+            downTo: Math.min(old.downTo, downTo),
+            olderThan: olderThan === undefined || old.olderThan === undefined ? undefined : Math.max(old.olderThan, olderThan),
+          };
+    if (!this.reclaimPending && !this.reclaimRunning) this.scheduleReclamation();
+  }
+
   private async runReclamation(): Promise<void> {
-    if (this.state !== 'running' || this.usedBytes <= this.config.max) {
+    // wiring for heapGuard/staleness: a guard's request, or the quota, or nothing to do.
+    const request = this.request;
+    this.request = null;
+    const quota = this.usedBytes > this.config.max;
+    if (this.state !== 'running' || (!quota && (request === null || this.usedBytes <= request.downTo))) {
       this.resolveSettled();
       return;
     }
-    this.reclaimRunning = true;
+    const cause: ReclaimCause = request !== null && (!quota || (request.cause === 'heap' && request.downTo < this.config.lowWater)) ? request.cause : 'quota';
+    this.runDownTo = request === null ? undefined : quota ? Math.min(this.config.lowWater, request.downTo) : request.downTo;
+    this.runOlderThan = quota ? undefined : request!.olderThan;
+    this.reclaimRunning = true; // before any participant code runs (getOldest may tear one down)
+    this.candidateAppeared = false;
+    let heap = this.buildCandidates();
+    if (heap.size === 0 && this.runOlderThan !== undefined) {
+      // A look for stale data that found none is not a run.
+      this.runDownTo = this.runOlderThan = undefined;
+      this.reclaimRunning = false;
+      if (this.state === 'running') this.consequences(0);
+      this.resolveSettled();
+      return;
+    }
     this.counters.reclaimRuns++;
+    if (cause === 'heap') this.counters.heapGuardRuns++;
     const startedAt = this.clock();
     if (this.eventSubject.observed) {
-      this.eventSubject.next({ type: 'reclaim-start', cause: 'quota', used: this.usedBytes, max: this.config.max, lowWater: this.config.lowWater });
+      this.eventSubject.next({ type: 'reclaim-start', cause, used: this.usedBytes, max: this.config.max, lowWater: this.runDownTo ?? this.config.lowWater });
     }
     let victims = 0;
     let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
     try {
-      this.candidateAppeared = false;
-      let heap = this.buildCandidates();
       let rebuilt = false;
       for (;;) {
         if (this.state !== 'running') {
           outcome = 'shutdown';
           break;
         }
-        if (this.usedBytes <= this.config.lowWater) {
+        if (this.usedBytes <= (this.runDownTo ?? this.config.lowWater)) {
           outcome = 'low-water';
           break;
         }
@@ -664,12 +734,14 @@ export class MemoryQuotaTracker {
       return;
     }
     this.reclaimRunning = false;
-    if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) {
+    if (cause === 'quota' && outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) {
       this.stalled = true;
       this.stalledAt = this.usedBytes;
     }
+    this.runDownTo = this.runOlderThan = undefined;
     if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome, durationMs: this.clock() - startedAt });
     if (this.state === 'running') this.consequences(0);
+    if (this.request !== null && this.state === 'running' && !this.reclaimPending) this.scheduleReclamation(); // wiring for heapGuard/staleness
     this.resolveSettled();
   }
 
@@ -685,6 +757,11 @@ export class MemoryQuotaTracker {
       else for (const p of participantsOf(acc)) this.checkCollected(p);
       return acc.used > 0 ? -acc.used : undefined;
     }
+    return this.oldestOf(acc);
+  }
+
+  /** An account's oldest data (its own participants'), or `undefined` for none. */
+  private oldestOf(acc: AccountRecord): number | undefined {
     // getOldest() is participant code, which may change the list: walk a copy when there
     // are several (one participant, the common case, needs none).
     if (acc.participantCount === 1) return this.ageOf(acc.firstParticipant!);
@@ -740,6 +817,8 @@ export class MemoryQuotaTracker {
     for (const acc of this.openAccounts) {
       if (acc.state !== 'open') continue;
       const key = this.keyOf(acc);
+      // wiring for heapGuard/staleness: a stale run considers only accounts with data older than the cutoff
+      if (key !== undefined && this.runOlderThan !== undefined && !((this.policy === 'oldest' ? key : this.oldestOf(acc))! < this.runOlderThan)) continue;
       if (key !== undefined) {
         keys.push(key);
         accounts.push(acc);
@@ -760,6 +839,7 @@ export class MemoryQuotaTracker {
       }
       const key = this.keyOf(acc);
       if (key === undefined) continue;
+      if (this.runOlderThan !== undefined && this.policy === 'oldest' && !(key < this.runOlderThan)) continue; // no longer stale
       const next = heap.peekKey();
       if (key > heap.lastKey && next !== undefined && key > next) {
         heap.push(key, acc);

@@ -82,6 +82,18 @@ export interface TrackerOptions {
   scheduler?: SchedulerLike;
   /** `'oldest'` data first (default) or `'largest'` account first. */
   victimPolicy?: VictimPolicy;
+  /**
+   * The heap guard (Node): after each major GC, if the live heap is above `mark` ×
+   * `heap_size_limit` (default 0.85), reclaim oldest-first until the tracker's own estimate
+   * brings it back under (`reclaim-start { cause: 'heap' }`). Default on; `false` turns it off.
+   */
+  heapGuard?: boolean | { mark?: number };
+  /**
+   * While pressure is high, data older than this many ms is reclaimed (`cause: 'stale'`), so a
+   * producer gated on `pressure$` never deadlocks behind a stuck consumer. Default 5000;
+   * `Infinity` turns it off.
+   */
+  staleAfter?: number;
 }
 
 /** A snapshot of a tracker's use, as emitted by `usage$`. */
@@ -102,6 +114,8 @@ export interface Usage {
 export interface TrackerStats {
   /** Reclamation runs started. */
   readonly reclaimRuns: number;
+  /** Runs started by the heap guard (`cause: 'heap'`); also counted in `reclaimRuns`. */
+  readonly heapGuardRuns: number;
   /** Victim accounts chosen. */
   readonly victims: number;
   /** Bytes freed while reclaiming (claims released by reclaimed participants). */

@@ -1,0 +1,152 @@
+/**
+ * The heap guard: reclaims oldest-first when the live JavaScript heap nears its limit, even
+ * while `used` looks fine (costs that under-state the truth, values holding more than their
+ * cost says).
+ *
+ * ## How it works
+ * - **When**: after each major (mark-sweep-compact) GC, observed through `PerformanceObserver`
+ *   `'gc'` entries. Right after a major GC, `used_heap_size` is the live heap (little garbage
+ *   is left). No timer: an observer does not keep the process alive.
+ * - **Mark**: `mark × heap_size_limit` (default {@link DEFAULT_HEAP_MARK}). At or below it the
+ *   guard does nothing.
+ * - **How much**: the excess `live − mark × limit` is what the heap must lose. Trackers are
+ *   asked to reclaim it in proportion to what they hold, by their own books:
+ *   `downTo = used − ⌈excess × used / Σ used⌉` (clamped at 0), oldest-first, as if `max` had
+ *   been crossed (`reclaim-start { cause: 'heap' }`). When costs under-state the truth, each
+ *   tracked byte reclaimed frees more than a byte of heap, so the estimate errs on the safe side.
+ * - **Sharing**: one observer per process for all trackers. It holds the trackers weakly, so a
+ *   forgotten tracker is still collected; a tracker leaves at shutdown; the observer is
+ *   disconnected when the last one has left.
+ *
+ * Off Node (no `'gc'` entries, no heap statistics) the guard does nothing.
+ *
+ * @module
+ */
+import { DEFAULT_HEAP_MARK } from './config.js';
+import type { ReclaimControl } from './controlTypes.js';
+import { heapStatistics, majorGcKind, type HeapStatistics } from './system.js';
+
+/** Options of {@link installHeapGuard}. */
+export interface HeapGuardOptions {
+  /** The mark, a fraction of `heap_size_limit` (0 < mark < 1). Default {@link DEFAULT_HEAP_MARK}. */
+  readonly mark?: number;
+  /** The registry to join; default the process's own ({@link processHeapGuards}). For tests. */
+  readonly guards?: HeapGuards;
+}
+
+/** Starts watching major GCs, calling `onMajorGc` after each; returns the stop function, or `undefined` where GCs cannot be observed. */
+export type ObserveMajorGcs = (onMajorGc: () => void) => (() => void) | undefined;
+
+interface Guarded {
+  readonly control: WeakRef<ReclaimControl>;
+  readonly mark: number;
+}
+
+/**
+ * The trackers guarded against one heap, and the one GC observer they share.
+ *
+ * The observer starts with the first tracker and stops when none is left (shut down or
+ * collected). Each major GC reads the heap once and asks every tracker for its share.
+ */
+export class HeapGuards {
+  private readonly guarded = new Set<Guarded>();
+  private stopObserving: (() => void) | undefined = undefined;
+  private observing = false;
+  /** Major GCs seen and heap-guard requests made, for tests and diagnostics. */
+  readonly seen = { majorGcs: 0, requests: 0 };
+
+  /**
+   * @param readHeap Reads the heap (`v8.getHeapStatistics()`); `undefined` = unknown.
+   * @param observe Starts the GC observer.
+   */
+  constructor(
+    private readonly readHeap: () => HeapStatistics | undefined = heapStatistics,
+    private readonly observe: ObserveMajorGcs = observeMajorGcs,
+  ) {}
+
+  /** Trackers currently guarded (collected ones may still count until the next GC). */
+  get size(): number {
+    return this.guarded.size;
+  }
+
+  /** Whether the GC observer is running. */
+  get active(): boolean {
+    return this.observing;
+  }
+
+  /** Guards `control` at `mark` until `control.onShutdown` fires. */
+  add(control: ReclaimControl, mark: number): void {
+    const entry: Guarded = { control: new WeakRef(control), mark };
+    this.guarded.add(entry);
+    control.onShutdown(() => this.remove(entry));
+    if (!this.observing) {
+      this.observing = true;
+      this.stopObserving = this.observe(() => this.afterMajorGc());
+    }
+  }
+
+  /** What a major GC leads to: read the live heap, ask each tracker above its mark for its share. */
+  afterMajorGc(): void {
+    this.seen.majorGcs++;
+    const heap = this.readHeap();
+    let total = 0;
+    const live: [Guarded, ReclaimControl][] = [];
+    for (const entry of [...this.guarded]) {
+      const control = entry.control.deref();
+      if (control === undefined) this.remove(entry);
+      else {
+        live.push([entry, control]);
+        total += control.used;
+      }
+    }
+    if (heap === undefined || total === 0) return;
+    for (const [entry, control] of live) {
+      const excess = heap.used_heap_size - entry.mark * heap.heap_size_limit;
+      if (excess <= 0 || control.used === 0) continue;
+      const downTo = Math.max(0, control.used - Math.ceil((excess * control.used) / total));
+      this.seen.requests++;
+      control.requestReclaim('heap', downTo);
+    }
+  }
+
+  private remove(entry: Guarded): void {
+    if (!this.guarded.delete(entry) || this.guarded.size !== 0) return;
+    this.observing = false;
+    const stop = this.stopObserving;
+    this.stopObserving = undefined;
+    stop?.();
+  }
+}
+
+/** Observes major GCs with `PerformanceObserver` `'gc'` entries, where they exist (Node). */
+export function observeMajorGcs(onMajorGc: () => void): (() => void) | undefined {
+  const major = majorGcKind();
+  const Observer = (globalThis as { PerformanceObserver?: typeof PerformanceObserver }).PerformanceObserver;
+  if (major === undefined || Observer === undefined || !Observer.supportedEntryTypes?.includes('gc')) return undefined;
+  const observer = new Observer((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind === major) {
+        onMajorGc();
+        return; // one look at the heap per batch of entries
+      }
+    }
+  });
+  observer.observe({ type: 'gc' });
+  return () => observer.disconnect();
+}
+
+let processGuards: HeapGuards | undefined;
+
+/** The process's one registry of heap-guarded trackers (created on first use). */
+export function processHeapGuards(): HeapGuards {
+  return (processGuards ??= new HeapGuards());
+}
+
+/**
+ * Guards the process's heap for one tracker: after each major GC, if the live heap is above
+ * `mark × heap_size_limit`, asks `control` to reclaim its share of the excess (cause `'heap'`).
+ * Stops at `control`'s shutdown.
+ */
+export function installHeapGuard(control: ReclaimControl, options: HeapGuardOptions = {}): void {
+  (options.guards ?? processHeapGuards()).add(control, options.mark ?? DEFAULT_HEAP_MARK);
+}
