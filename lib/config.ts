@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError } from './errors.js';
-import { cgroupMemoryLimit, heapSizeLimit, systemMemory } from './system.js';
+import { cgroupMemoryLimit, heapSizeLimit, systemMemory, usableHeap } from './system.js';
 import type { MemquotaConfig } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -17,13 +17,13 @@ export const AUTO_MAX_CEILING = 8 * GiB;
 /** `max: 'auto'` where the machine's memory cannot be read (a browser): 256 MiB. */
 export const AUTO_MAX_FALLBACK = 256 * MiB;
 /**
- * The largest share of the JavaScript heap's limit (`heap_size_limit` on Node,
- * `jsHeapSizeLimit` in Chromium) that `'auto'` gives `max`: queued JS values live on that heap,
- * and V8 needs the rest for garbage and the rest of the application. Chosen by experiment
- * (docs/readme/protect.md).
+ * The share of the usable JavaScript heap (`heap_size_limit` on Node, `jsHeapSizeLimit` in
+ * Chromium, less the young generation: see `usableHeap`) that `'auto'` gives `max`: queued JS
+ * values live on that heap, and V8 needs the rest for garbage, queue overhead and the rest of
+ * the application. Chosen by experiment (docs/readme/protect.md).
  */
 export const AUTO_HEAP_SHARE = 0.5;
-/** The heap guard's default mark: a fraction of `heap_size_limit` (docs/readme/protect.md). */
+/** The heap guard's default mark: a fraction of the usable heap (docs/readme/protect.md). */
 export const DEFAULT_HEAP_MARK = 0.85;
 /** Data older than this (ms) is reclaimed while pressure is high, by default. */
 export const DEFAULT_STALE_AFTER = 5000;
@@ -43,15 +43,15 @@ export interface ResolvedConfig {
  *
  * - By memory: 75 % of `total` (40 % at 8 GiB and above), clamped to [256 MiB, 8 GiB];
  *   `undefined` (unreadable, a browser) gives {@link AUTO_MAX_FALLBACK}.
- * - By heap: {@link AUTO_HEAP_SHARE} of `heapLimit`, with no floor (a small heap gets a small
- *   quota), capped at the ceiling.
+ * - By heap: {@link AUTO_HEAP_SHARE} of the usable part of `heapLimit` (`usableHeap`: less V8's
+ *   young generation), with no floor (a small heap gets a small quota), capped at the ceiling.
  * - `max` is the smaller of the two where both are known; where only the heap limit is known
  *   (a Chromium page), the heap share alone.
  */
 export function autoMax(total: number | undefined, heapLimit?: number): number {
   const knownTotal = total !== undefined && total > 0;
   const knownHeap = heapLimit !== undefined && heapLimit > 0 && Number.isFinite(heapLimit);
-  const byHeap = knownHeap ? Math.min(AUTO_MAX_CEILING, Math.max(1, Math.floor(heapLimit * AUTO_HEAP_SHARE))) : Infinity;
+  const byHeap = knownHeap ? Math.min(AUTO_MAX_CEILING, Math.max(1, Math.floor(usableHeap(heapLimit) * AUTO_HEAP_SHARE))) : Infinity;
   if (!knownTotal) return knownHeap ? byHeap : AUTO_MAX_FALLBACK;
   const share = total >= 8 * GiB ? 0.4 : 0.75;
   const byMemory = Math.min(AUTO_MAX_CEILING, Math.max(AUTO_MAX_FLOOR, Math.floor(total * share)));
@@ -114,7 +114,7 @@ export function resolveConfig(config: MemquotaConfig | undefined): ResolvedConfi
 
 /**
  * Validates the `heapGuard` option: `true` / `undefined` (on, default mark), `false` (off),
- * or `{ mark }` with `0 < mark < 1`, a fraction of the heap limit.
+ * or `{ mark }` with `0 < mark < 1`, a fraction of the usable heap.
  *
  * @return The mark, or `undefined` when the guard is off.
  * @throws ConfigError naming `heapGuard` (or `heapGuard.mark`).
@@ -127,7 +127,7 @@ export function resolveHeapGuard(option: unknown): number | undefined {
   }
   const { mark = DEFAULT_HEAP_MARK } = option as { mark?: unknown };
   if (typeof mark !== 'number' || !(mark > 0 && mark < 1)) {
-    throw new ConfigError(['heapGuard'], `heapGuard.mark must be a fraction of the heap limit between 0 and 1 (exclusive), got ${describe(mark)}`);
+    throw new ConfigError(['heapGuard'], `heapGuard.mark must be a fraction of the usable heap between 0 and 1 (exclusive), got ${describe(mark)}`);
   }
   return mark;
 }

@@ -7,8 +7,10 @@
  * - **When**: after each major (mark-sweep-compact) GC, observed through `PerformanceObserver`
  *   `'gc'` entries. Right after a major GC, `used_heap_size` is the live heap (little garbage
  *   is left). No timer: an observer does not keep the process alive.
- * - **Mark**: `mark × heap_size_limit` (default {@link DEFAULT_HEAP_MARK}). At or below it the
- *   guard does nothing.
+ * - **Mark**: `mark × usable heap` (default {@link DEFAULT_HEAP_MARK}), where the usable heap is
+ *   `heap_size_limit` less V8's young generation (`usableHeap`): under
+ *   `--max-old-space-size=N` the process dies when its live heap nears N MiB, not
+ *   `heap_size_limit` (N + 48 MiB). At or below the mark the guard does nothing.
  * - **How much**: the excess `live − mark × limit` is what the heap must lose. Trackers are
  *   asked to reclaim it in proportion to what they hold, by their own books:
  *   `downTo = used − ⌈excess × used / Σ used⌉` (clamped at 0), oldest-first, as if `max` had
@@ -24,11 +26,11 @@
  */
 import { DEFAULT_HEAP_MARK } from './config.js';
 import type { ReclaimControl } from './controlTypes.js';
-import { heapStatistics, majorGcKind, type HeapStatistics } from './system.js';
+import { heapStatistics, majorGcKind, usableHeap, type HeapStatistics } from './system.js';
 
 /** Options of {@link installHeapGuard}. */
 export interface HeapGuardOptions {
-  /** The mark, a fraction of `heap_size_limit` (0 < mark < 1). Default {@link DEFAULT_HEAP_MARK}. */
+  /** The mark, a fraction of the usable heap (0 < mark < 1). Default {@link DEFAULT_HEAP_MARK}. */
   readonly mark?: number;
   /** The registry to join; default the process's own ({@link processHeapGuards}). For tests. */
   readonly guards?: HeapGuards;
@@ -100,8 +102,9 @@ export class HeapGuards {
       }
     }
     if (heap === undefined || total === 0) return;
+    const usable = usableHeap(heap.heap_size_limit);
     for (const [entry, control] of live) {
-      const excess = heap.used_heap_size - entry.mark * heap.heap_size_limit;
+      const excess = heap.used_heap_size - entry.mark * usable;
       if (excess <= 0 || control.used === 0) continue;
       const downTo = Math.max(0, control.used - Math.ceil((excess * control.used) / total));
       this.seen.requests++;
@@ -144,7 +147,7 @@ export function processHeapGuards(): HeapGuards {
 
 /**
  * Guards the process's heap for one tracker: after each major GC, if the live heap is above
- * `mark × heap_size_limit`, asks `control` to reclaim its share of the excess (cause `'heap'`).
+ * `mark ×` the usable heap, asks `control` to reclaim its share of the excess (cause `'heap'`).
  * Stops at `control`'s shutdown.
  */
 export function installHeapGuard(control: ReclaimControl, options: HeapGuardOptions = {}): void {

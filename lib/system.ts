@@ -91,6 +91,23 @@ export function heapStatistics(): HeapStatistics | undefined {
 }
 
 /**
+ * Bytes of `heap_size_limit` that old data can never use: V8's young generation, three
+ * semi-spaces of 16 MiB on 64-bit Node (`--max-semi-space-size` changes it). Measured:
+ * `heap_size_limit` is `--max-old-space-size` + 48 MiB for every size from 64 MiB to 4 GiB.
+ */
+export const YOUNG_GENERATION_RESERVE = 48 * 1024 * 1024;
+
+/**
+ * The part of a heap limit that long-lived data (queued values) can fill: the limit less the
+ * young generation ({@link YOUNG_GENERATION_RESERVE}, at most half the limit). Under
+ * `--max-old-space-size=N` this is N MiB: the process dies of "heap out of memory" when its
+ * live heap reaches it, well before `heap_size_limit`.
+ */
+export function usableHeap(limit: number): number {
+  return limit - Math.min(YOUNG_GENERATION_RESERVE, Math.floor(limit / 2));
+}
+
+/**
  * The JavaScript heap's limit in bytes: V8's `heap_size_limit` on Node, Chromium's
  * `performance.memory.jsHeapSizeLimit` in a browser that has it, else `undefined`.
  */

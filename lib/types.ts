@@ -83,8 +83,8 @@ export interface TrackerOptions {
   /** `'oldest'` data first (default) or `'largest'` account first. */
   victimPolicy?: VictimPolicy;
   /**
-   * The heap guard (Node): after each major GC, if the live heap is above `mark` ×
-   * `heap_size_limit` (default 0.85), reclaim oldest-first until the tracker's own estimate
+   * The heap guard (Node): after each major GC, if the live heap is above `mark` × the
+   * usable heap (`heap_size_limit` less V8's young generation; default 0.85), reclaim oldest-first until the tracker's own estimate
    * brings it back under (`reclaim-start { cause: 'heap' }`). Default on; `false` turns it off.
    */
   heapGuard?: boolean | { mark?: number };

@@ -6,7 +6,7 @@ import { join as joinPath } from 'node:path';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
 import { AUTO_HEAP_SHARE, AUTO_MAX_CEILING, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, autoMax } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
-import { cgroupMemoryLimit, heapSizeLimit, parseCgroupLimit } from '../lib/system.js';
+import { cgroupMemoryLimit, heapSizeLimit, parseCgroupLimit, usableHeap, YOUNG_GENERATION_RESERVE } from '../lib/system.js';
 import type { MemquotaConfig, TrackerOptions } from '../lib/types.js';
 import { TestParticipant, expectBooks, join } from './helpers/books.js';
 
@@ -93,7 +93,7 @@ describe('configuration', () => {
       const heapLimit = getHeapStatistics().heap_size_limit;
       expect(heapSizeLimit()).to.equal(heapLimit);
       const expected = autoMax(Math.min(totalmem(), cgroup ?? Infinity), heapLimit);
-      expect(expected).to.equal(Math.min(autoMax(Math.min(totalmem(), cgroup ?? Infinity)), Math.floor(heapLimit * AUTO_HEAP_SHARE)));
+      expect(expected).to.equal(Math.min(autoMax(Math.min(totalmem(), cgroup ?? Infinity)), Math.floor(usableHeap(heapLimit) * AUTO_HEAP_SHARE)));
       for (const config of [undefined, {}, { max: 'auto' as const }, { max: 'auto' as const, lowWater: 'auto' as const }]) {
         const tracker = MemoryQuotaTracker.create(config);
         expect(tracker.max, JSON.stringify(config)).to.equal(expected);
@@ -105,19 +105,24 @@ describe('configuration', () => {
 
     it('takes the smaller of the memory rule and a share of the heap limit; a small heap gets a small max', () => {
       const cases: [number | undefined, number | undefined, number][] = [
-        [24 * GiB, 4144 * MiB, Math.floor(4144 * MiB * AUTO_HEAP_SHARE)], // the issue's machine: 8 GiB by memory
-        [24 * GiB, 304 * MiB, Math.floor(304 * MiB * AUTO_HEAP_SHARE)], // --max-old-space-size=256
-        [24 * GiB, 176 * MiB, Math.floor(176 * MiB * AUTO_HEAP_SHARE)], // below the memory rule's floor: the heap wins
+        [24 * GiB, 4144 * MiB, Math.floor(usableHeap(4144 * MiB) * AUTO_HEAP_SHARE)], // the issue's machine: 8 GiB by memory
+        [24 * GiB, 304 * MiB, Math.floor(usableHeap(304 * MiB) * AUTO_HEAP_SHARE)], // --max-old-space-size=256
+        [24 * GiB, 176 * MiB, Math.floor(usableHeap(176 * MiB) * AUTO_HEAP_SHARE)], // below the memory rule's floor: the heap wins
         [1 * GiB, 64 * GiB, 768 * MiB], // a huge heap: the memory rule wins
         [64 * GiB, 64 * GiB, AUTO_MAX_CEILING],
         [1 * GiB, undefined, 768 * MiB], // heap unknown: the memory rule alone
         [1 * GiB, NaN, 768 * MiB],
         [1 * GiB, 0, 768 * MiB],
-        [undefined, 4 * GiB, Math.floor(4 * GiB * AUTO_HEAP_SHARE)], // a Chromium page: jsHeapSizeLimit alone
+        [undefined, 4 * GiB, Math.floor(usableHeap(4 * GiB) * AUTO_HEAP_SHARE)], // a Chromium page: jsHeapSizeLimit alone
         [undefined, 64 * GiB, AUTO_MAX_CEILING],
         [undefined, undefined, AUTO_MAX_FALLBACK], // nothing known: the fixed fallback
         [undefined, Infinity, AUTO_MAX_FALLBACK],
       ];
+      // The usable heap: the limit less V8's young generation (at most half the limit).
+      expect(usableHeap(304 * MiB)).to.equal(256 * MiB);
+      expect(usableHeap(4144 * MiB)).to.equal(4096 * MiB);
+      expect(usableHeap(64 * MiB)).to.equal(32 * MiB);
+      expect(YOUNG_GENERATION_RESERVE).to.equal(48 * MiB);
       for (const [total, heap, expected] of cases) {
         expect(autoMax(total, heap), `autoMax(${total}, ${heap})`).to.equal(expected);
       }

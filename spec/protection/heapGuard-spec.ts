@@ -1,18 +1,20 @@
 import { expect } from 'chai';
 import { DEFAULT_HEAP_MARK } from '../../lib/config.js';
 import { HeapGuards, installHeapGuard, observeMajorGcs, processHeapGuards } from '../../lib/heapGuard.js';
-import type { HeapStatistics } from '../../lib/system.js';
+import { YOUNG_GENERATION_RESERVE, type HeapStatistics } from '../../lib/system.js';
 import { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { MemquotaEvent } from '../../lib/types.js';
 import { TestParticipant, expectBooks, join, turns } from '../helpers/books.js';
 import { FakeControl } from './fakeControl.js';
 
 const MiB = 1024 * 1024;
+/** A heap limit whose usable part (less the young generation) is 100 MiB. */
+const LIMIT = 100 * MiB + YOUNG_GENERATION_RESERVE;
 
 /** A registry whose heap the spec sets and whose GC observer the spec drives. */
 function fakeGuards(): { guards: HeapGuards; heap: { used_heap_size: number; heap_size_limit: number } | undefined; observers: { started: number; stopped: number }; fire(): void } {
   const fake = {
-    heap: { used_heap_size: 0, heap_size_limit: 100 * MiB } as HeapStatistics | undefined,
+    heap: { used_heap_size: 0, heap_size_limit: LIMIT } as HeapStatistics | undefined,
     observers: { started: 0, stopped: 0 },
     onGc: undefined as (() => void) | undefined,
     guards: undefined as unknown as HeapGuards,
@@ -49,7 +51,7 @@ describe('heap guard', () => {
       b.shutdown();
       expect([fake.guards.active, fake.guards.size, fake.observers.stopped]).to.deep.equal([false, 0, 1]);
       // A shut-down tracker is not asked anything any more, even if a GC is reported.
-      fake.heap = { used_heap_size: 99 * MiB, heap_size_limit: 100 * MiB };
+      fake.heap = { used_heap_size: 99 * MiB, heap_size_limit: LIMIT };
       fake.guards.afterMajorGc();
       expect([a.requests, b.requests]).to.deep.equal([[], []]);
       // A new tracker starts a new observer.
@@ -77,7 +79,7 @@ describe('heap guard', () => {
       const control = new FakeControl(40 * MiB);
       installHeapGuard(control, { guards: fake.guards, mark: 0.8 });
       for (const used of [0, 50 * MiB, 80 * MiB]) {
-        fake.heap = { used_heap_size: used, heap_size_limit: 100 * MiB };
+        fake.heap = { used_heap_size: used, heap_size_limit: LIMIT };
         fake.fire();
       }
       expect(control.requests).to.deep.equal([]);
@@ -88,10 +90,10 @@ describe('heap guard', () => {
       const fake = fakeGuards();
       const control = new FakeControl(40 * MiB);
       installHeapGuard(control, { guards: fake.guards, mark: 0.8 });
-      fake.heap = { used_heap_size: 90 * MiB, heap_size_limit: 100 * MiB };
+      fake.heap = { used_heap_size: 90 * MiB, heap_size_limit: LIMIT };
       fake.fire();
       expect(control.requests).to.deep.equal([['heap', 30 * MiB, undefined]]); // 10 MiB over the mark
-      fake.heap = { used_heap_size: 99 * MiB, heap_size_limit: 100 * MiB };
+      fake.heap = { used_heap_size: 99 * MiB, heap_size_limit: LIMIT };
       control.used = 5 * MiB; // costs that lie: the books hold less than the excess
       fake.fire();
       expect(control.requests[1]).to.deep.equal(['heap', 0, undefined]);
@@ -101,10 +103,10 @@ describe('heap guard', () => {
       const fake = fakeGuards();
       const control = new FakeControl(50 * MiB);
       installHeapGuard(control, { guards: fake.guards });
-      fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB, heap_size_limit: 100 * MiB };
+      fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB, heap_size_limit: LIMIT };
       fake.fire();
       expect(control.requests).to.deep.equal([]);
-      fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB + MiB, heap_size_limit: 100 * MiB };
+      fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB + MiB, heap_size_limit: LIMIT };
       fake.fire();
       expect(control.requests).to.deep.equal([['heap', 49 * MiB, undefined]]);
     });
@@ -115,7 +117,7 @@ describe('heap guard', () => {
       const small = new FakeControl(10 * MiB);
       const empty = new FakeControl(0);
       for (const control of [big, small, empty]) installHeapGuard(control, { guards: fake.guards, mark: 0.5 });
-      fake.heap = { used_heap_size: 58 * MiB, heap_size_limit: 100 * MiB }; // 8 MiB over
+      fake.heap = { used_heap_size: 58 * MiB, heap_size_limit: LIMIT }; // 8 MiB over
       fake.fire();
       expect(big.requests).to.deep.equal([['heap', 24 * MiB, undefined]]);
       expect(small.requests).to.deep.equal([['heap', 8 * MiB, undefined]]);
