@@ -11,8 +11,10 @@
  *   `heap_size_limit` less V8's young generation (`usableHeap`): under
  *   `--max-old-space-size=N` the process dies when its live heap nears N MiB, not
  *   `heap_size_limit` (N + 48 MiB). At or below the mark the guard does nothing.
- * - **How much**: the excess `live − mark × limit` is what the heap must lose. Trackers are
- *   asked to reclaim it in proportion to what they hold, by their own books:
+ * - **How much**: above the mark, the heap must lose `excess = live − ` {@link HEAP_GUARD_HYSTERESIS}
+ *   `× mark × usable` (hysteresis, as `lowWater` is for `max`: the heap goes back a little under
+ *   the mark, so the next major GC does not find it above again). Trackers are asked to reclaim
+ *   the excess in proportion to what they hold, by their own books:
  *   `downTo = used − ⌈excess × used / Σ used⌉` (clamped at 0), oldest-first, as if `max` had
  *   been crossed (`reclaim-start { cause: 'heap' }`). When costs under-state the truth, each
  *   tracked byte reclaimed frees more than a byte of heap, so the estimate errs on the safe side.
@@ -27,6 +29,9 @@
 import { DEFAULT_HEAP_MARK } from './config.js';
 import type { ReclaimControl } from './controlTypes.js';
 import { heapStatistics, majorGcKind, usableHeap, type HeapStatistics } from './system.js';
+
+/** The guard reclaims until the live heap is back at this fraction of the mark (by its estimate). */
+export const HEAP_GUARD_HYSTERESIS = 0.9;
 
 /** Options of {@link installHeapGuard}. */
 export interface HeapGuardOptions {
@@ -104,8 +109,8 @@ export class HeapGuards {
     if (heap === undefined || total === 0) return;
     const usable = usableHeap(heap.heap_size_limit);
     for (const [entry, control] of live) {
-      const excess = heap.used_heap_size - entry.mark * usable;
-      if (excess <= 0 || control.used === 0) continue;
+      if (heap.used_heap_size <= entry.mark * usable || control.used === 0) continue;
+      const excess = heap.used_heap_size - HEAP_GUARD_HYSTERESIS * entry.mark * usable;
       const downTo = Math.max(0, control.used - Math.ceil((excess * control.used) / total));
       this.seen.requests++;
       control.requestReclaim('heap', downTo);

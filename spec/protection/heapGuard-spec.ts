@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { DEFAULT_HEAP_MARK } from '../../lib/config.js';
-import { HeapGuards, installHeapGuard, observeMajorGcs, processHeapGuards } from '../../lib/heapGuard.js';
+import { HEAP_GUARD_HYSTERESIS, HeapGuards, installHeapGuard, observeMajorGcs, processHeapGuards } from '../../lib/heapGuard.js';
 import { YOUNG_GENERATION_RESERVE, type HeapStatistics } from '../../lib/system.js';
 import { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { MemquotaEvent } from '../../lib/types.js';
@@ -86,13 +86,16 @@ describe('heap guard', () => {
       expect(fake.guards.seen).to.deep.equal({ majorGcs: 3, requests: 0 });
     });
 
-    it('above the mark, asks to reclaim the excess by the tracker\'s own estimate, clamped at 0', () => {
+    it('above the mark, asks to reclaim down to 90 % of the mark by the tracker\'s own estimate, clamped at 0', () => {
+      expect(HEAP_GUARD_HYSTERESIS).to.equal(0.9);
       const fake = fakeGuards();
       const control = new FakeControl(40 * MiB);
       installHeapGuard(control, { guards: fake.guards, mark: 0.8 });
       fake.heap = { used_heap_size: 90 * MiB, heap_size_limit: LIMIT };
       fake.fire();
-      expect(control.requests).to.deep.equal([['heap', 30 * MiB, undefined]]); // 10 MiB over the mark
+      // 10 MiB over the mark (80 MiB), 18 MiB over 90 % of it (72 MiB).
+      expect(control.requests).to.deep.equal([['heap', 40 * MiB - Math.ceil(90 * MiB - 0.9 * 0.8 * 100 * MiB), undefined]]);
+      expect(control.requests[0]![1]).to.be.closeTo(22 * MiB, 1);
       fake.heap = { used_heap_size: 99 * MiB, heap_size_limit: LIMIT };
       control.used = 5 * MiB; // costs that lie: the books hold less than the excess
       fake.fire();
@@ -108,7 +111,8 @@ describe('heap guard', () => {
       expect(control.requests).to.deep.equal([]);
       fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB + MiB, heap_size_limit: LIMIT };
       fake.fire();
-      expect(control.requests).to.deep.equal([['heap', 49 * MiB, undefined]]);
+      expect(control.requests).to.have.length(1);
+      expect(control.requests[0]![1]).to.be.closeTo(50 * MiB - (MiB + (1 - HEAP_GUARD_HYSTERESIS) * DEFAULT_HEAP_MARK * 100 * MiB), 1);
     });
 
     it('splits the excess between trackers in proportion to what they hold; an empty tracker is not asked', () => {
@@ -117,7 +121,7 @@ describe('heap guard', () => {
       const small = new FakeControl(10 * MiB);
       const empty = new FakeControl(0);
       for (const control of [big, small, empty]) installHeapGuard(control, { guards: fake.guards, mark: 0.5 });
-      fake.heap = { used_heap_size: 58 * MiB, heap_size_limit: LIMIT }; // 8 MiB over
+      fake.heap = { used_heap_size: 53 * MiB, heap_size_limit: LIMIT }; // 8 MiB over 90 % of the mark (45 MiB)
       fake.fire();
       expect(big.requests).to.deep.equal([['heap', 24 * MiB, undefined]]);
       expect(small.requests).to.deep.equal([['heap', 8 * MiB, undefined]]);
