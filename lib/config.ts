@@ -24,7 +24,7 @@ export const AUTO_MAX_FALLBACK = 256 * MiB;
  */
 export const AUTO_HEAP_SHARE = 0.5;
 /** The heap guard's default mark: a fraction of the usable heap (docs/readme/protect.md). */
-export const DEFAULT_HEAP_MARK = 0.85;
+export const DEFAULT_HEAP_MARK = 0.8;
 /** Data older than this (ms) is reclaimed while pressure is high, by default. */
 export const DEFAULT_STALE_AFTER = 5000;
 /** Largest allowed `lowWater / max`. */
