@@ -680,25 +680,26 @@ export class MemoryQuotaTracker {
     this.runDownTo = request === null ? undefined : quota ? Math.min(this.config.lowWater, request.downTo) : request.downTo;
     this.runOlderThan = quota ? undefined : request!.olderThan;
     this.reclaimRunning = true; // before any participant code runs (getOldest may tear one down)
-    this.candidateAppeared = false;
-    let heap = this.buildCandidates();
-    if (heap.size === 0 && this.runOlderThan !== undefined) {
-      // A look for stale data that found none is not a run.
-      this.runDownTo = this.runOlderThan = undefined;
-      this.reclaimRunning = false;
-      if (this.state === 'running') this.consequences(0);
-      this.resolveSettled();
-      return;
-    }
-    this.counters.reclaimRuns++;
-    if (cause === 'heap') this.counters.heapGuardRuns++;
-    const startedAt = this.clock();
-    if (this.eventSubject.observed) {
-      this.eventSubject.next({ type: 'reclaim-start', cause, used: this.usedBytes, max: this.config.max, lowWater: this.runDownTo ?? this.config.lowWater });
-    }
+    let startedAt: number;
     let victims = 0;
     let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
     try {
+      this.candidateAppeared = false;
+      let heap = this.buildCandidates();
+      if (heap.size === 0 && this.runOlderThan !== undefined) {
+        // A look for stale data that found none is not a run.
+        this.runDownTo = this.runOlderThan = undefined;
+        this.reclaimRunning = false;
+        if (this.state === 'running') this.consequences(0);
+        this.resolveSettled();
+        return;
+      }
+      this.counters.reclaimRuns++;
+      if (cause === 'heap') this.counters.heapGuardRuns++;
+      startedAt = this.clock();
+      if (this.eventSubject.observed) {
+        this.eventSubject.next({ type: 'reclaim-start', cause, used: this.usedBytes, max: this.config.max, lowWater: this.runDownTo ?? this.config.lowWater });
+      }
       let rebuilt = false;
       for (;;) {
         if (this.state !== 'running') {
