@@ -81,15 +81,17 @@ export class HeapGuards {
     return this.observing;
   }
 
-  /** Guards `control` at `mark` until `control.onShutdown` fires. */
+  /** Guards `control` at `mark` until `control.onShutdown` fires (where GCs can be observed; else does nothing). */
   add(control: ReclaimControl, mark: number): void {
+    if (!this.observing) {
+      const stop = this.observe(() => this.afterMajorGc());
+      if (stop === undefined) return; // GCs cannot be observed here (a browser): nothing to guard with
+      this.observing = true;
+      this.stopObserving = stop;
+    }
     const entry: Guarded = { control: new WeakRef(control), mark };
     this.guarded.add(entry);
     control.onShutdown(() => this.remove(entry));
-    if (!this.observing) {
-      this.observing = true;
-      this.stopObserving = this.observe(() => this.afterMajorGc());
-    }
   }
 
   /** What a major GC leads to: read the live heap, ask each tracker above its mark for its share. */

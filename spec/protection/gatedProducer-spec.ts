@@ -21,12 +21,16 @@ async function gatedRun(options: TrackerOptions, patienceMs: number) {
   const server = tracker.newAccount({ name: 'server' });
   const channels = Array.from({ length: 5 }, (_, i) => {
     const account = server.newChild({ name: `client ${i}` });
-    return { account, ...memquotaQueue<string>(account), received: 0 };
+    return { account, ...memquotaQueue<string>(account), received: 0, error: undefined as unknown };
   });
   const consumers = channels.slice(1).map(async (channel) => {
-    for await (const value of channel.receiver) {
-      channel.received += value.length === 100 ? 1 : 0;
-      await sleep(0);
+    try {
+      for await (const value of channel.receiver) {
+        channel.received += value.length === 100 ? 1 : 0;
+        await sleep(0);
+      }
+    } catch (err) {
+      channel.error = err; // a healthy consumer ends this way only when the spec shuts the tracker down
     }
   });
   let pauses = 0;
@@ -62,6 +66,7 @@ describe('a producer gated on pressure$, one consumer stuck forever', () => {
     expect(run.pauses, 'the producer paused on pressure').to.be.greaterThan(0);
     expect(run.channels[0]!.sender.closed, 'the stuck channel was reclaimed').to.equal(true);
     expect(run.channels.slice(1).map((c) => c.received)).to.deep.equal([run.values, run.values, run.values, run.values]);
+    expect(run.channels.slice(1).map((c) => c.error)).to.deep.equal([undefined, undefined, undefined, undefined]);
     const starts = run.events.filter((e) => e.type === 'reclaim-start');
     expect(starts.map((e) => (e as { cause: string }).cause)).to.include('stale');
     expect(starts.map((e) => (e as { cause: string }).cause)).not.to.include('quota'); // max was never crossed

@@ -59,6 +59,23 @@ describe('heap guard', () => {
       expect(fake.observers.started).to.equal(2);
     });
 
+    it('guards nothing where major GCs cannot be observed (a browser)', () => {
+      let asked = 0;
+      const guards = new HeapGuards(
+        () => ({ used_heap_size: 99 * MiB, heap_size_limit: LIMIT }),
+        () => {
+          asked++;
+          return undefined;
+        },
+      );
+      const control = new FakeControl(10);
+      installHeapGuard(control, { guards });
+      installHeapGuard(new FakeControl(10), { guards });
+      expect([guards.active, guards.size, asked]).to.deep.equal([false, 0, 2]);
+      control.shutdown(); // nothing registered, nothing to undo
+      expect(control.requests).to.deep.equal([]);
+    });
+
     it('holds trackers weakly: a forgotten tracker is dropped at the next GC, and the observer stops', async () => {
       const fake = fakeGuards();
       (() => installHeapGuard(new FakeControl(10), { guards: fake.guards }))();
