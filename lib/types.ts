@@ -90,8 +90,10 @@ export interface TrackerOptions {
   heapGuard?: boolean | { mark?: number };
   /**
    * While pressure is high, data older than this many ms is reclaimed (`cause: 'stale'`), so a
-   * producer gated on `pressure$` never deadlocks behind a stuck consumer. Default 5000;
-   * `Infinity` turns it off.
+   * producer gated on `pressure$` never deadlocks behind a stuck consumer: an account stuck when
+   * pressure turns high is reclaimed within `staleAfter` + one tick (`staleAfter / 5`, at most
+   * 1 s). Default 5000; `Infinity` turns it off. The timer runs only while pressure is high and
+   * never keeps the process alive.
    */
   staleAfter?: number;
 }
