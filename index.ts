@@ -68,3 +68,4 @@ export { memquotaQueue, type MemquotaQueueOptions, type MemquotaChannel, type Qu
 export type { OnReclaim } from './operators/internal/participantQueue.js';
 export { memquotaMap, type MemquotaMapOptions } from './operators/memquotaMap.js';
 export { shedOnPressure, PressureError, type ShedOnPressureOptions } from './operators/shedOnPressure.js';
+export { writeToStream, type WriteToStreamOptions, type WritableStreamLike, type WritableStreamWriterLike } from './operators/writeToStream.js';

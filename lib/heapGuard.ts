@@ -26,20 +26,13 @@
  *
  * @module
  */
-import { DEFAULT_HEAP_MARK } from './config.js';
-import type { ReclaimControl } from './controlTypes.js';
+import { DEFAULT_HEAP_MARK, resolveHeapGuard } from './config.js';
+import type { ReclaimControl } from './control.js';
+import type { TrackerOptions } from './types.js';
 import { heapStatistics, majorGcKind, usableHeap, type HeapStatistics } from './system.js';
 
 /** The guard reclaims until the live heap is back at this fraction of the mark (by its estimate). */
 export const HEAP_GUARD_HYSTERESIS = 0.9;
-
-/** Options of {@link installHeapGuard}. */
-export interface HeapGuardOptions {
-  /** The mark, a fraction of the usable heap (0 < mark < 1). Default {@link DEFAULT_HEAP_MARK}. */
-  readonly mark?: number;
-  /** The registry to join; default the process's own ({@link processHeapGuards}). For tests. */
-  readonly guards?: HeapGuards;
-}
 
 /** Starts watching major GCs, calling `onMajorGc` after each; returns the stop function, or `undefined` where GCs cannot be observed. */
 export type ObserveMajorGcs = (onMajorGc: () => void) => (() => void) | undefined;
@@ -153,10 +146,14 @@ export function processHeapGuards(): HeapGuards {
 }
 
 /**
- * Guards the process's heap for one tracker: after each major GC, if the live heap is above
- * `mark ×` the usable heap, asks `control` to reclaim its share of the excess (cause `'heap'`).
- * Stops at `control`'s shutdown.
+ * Guards the process's heap for one tracker (a `GuardInstaller`): reads `options.heapGuard`
+ * (off: nothing happens); after each major GC, if the live heap is above `mark ×` the usable
+ * heap, asks `control` to reclaim its share of the excess (cause `'heap'`). Stops at
+ * `control`'s shutdown.
+ *
+ * @param guards The registry to join; default the process's own. For tests.
  */
-export function installHeapGuard(control: ReclaimControl, options: HeapGuardOptions = {}): void {
-  (options.guards ?? processHeapGuards()).add(control, options.mark ?? DEFAULT_HEAP_MARK);
+export function installHeapGuard(control: ReclaimControl, options: TrackerOptions = {}, guards: HeapGuards = processHeapGuards()): void {
+  const mark = resolveHeapGuard(options.heapGuard);
+  if (mark !== undefined) guards.add(control, mark);
 }

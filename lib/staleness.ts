@@ -21,23 +21,14 @@
  *
  * @module
  */
-import type { Observable } from 'rxjs';
-import type { ReclaimControl } from './controlTypes.js';
+import { resolveStaleAfter } from './config.js';
+import type { ReclaimControl } from './control.js';
+import type { TrackerOptions } from './types.js';
 
 /** The timer functions the watch uses; default the global ones. For tests. */
 export interface StaleTimers {
   setInterval(tick: () => void, ms: number): unknown;
   clearInterval(handle: unknown): void;
-}
-
-/** Options of {@link installStaleWatch}. */
-export interface StaleWatchOptions {
-  /** Data older than this (ms, tracker clock) is reclaimed while pressure is high; `Infinity` = off. */
-  readonly staleAfter: number;
-  /** The tracker's `pressure$`: the watch runs only while it is `'high'`. */
-  readonly pressure$: Observable<'normal' | 'high'>;
-  /** Timer functions (default: the global ones, unref'd where they can be). */
-  readonly timers?: StaleTimers;
 }
 
 /** How often the watch looks while pressure is high: `staleAfter / 5`, within [10 ms, 1 s]. */
@@ -57,11 +48,14 @@ const globalTimers: StaleTimers = {
 };
 
 /**
- * Watches `control` for data stuck while pressure is high, and has it reclaimed (see the
- * module docs for the rule and its bound).
+ * Watches `control` for data stuck while pressure is high, and has it reclaimed (a
+ * `GuardInstaller`; see the module docs for the rule and its bound). Reads
+ * `options.staleAfter` (`Infinity`: nothing happens); follows `control.pressure$`.
+ *
+ * @param timers The timer functions (default: the global ones, unref'd). For tests.
  */
-export function installStaleWatch(control: ReclaimControl, options: StaleWatchOptions): void {
-  const { staleAfter, pressure$, timers = globalTimers } = options;
+export function installStaleWatch(control: ReclaimControl, options: TrackerOptions = {}, timers: StaleTimers = globalTimers): void {
+  const staleAfter = resolveStaleAfter(options.staleAfter);
   if (!(staleAfter < Infinity)) return;
   const tracker = new WeakRef(control);
   let timer: unknown = undefined;
@@ -79,7 +73,7 @@ export function installStaleWatch(control: ReclaimControl, options: StaleWatchOp
     }
     c.requestReclaim('stale', c.lowWater, c.now() - staleAfter);
   };
-  const subscription = pressure$.subscribe({
+  const subscription = control.pressure$.subscribe({
     next: (pressure) => {
       if (pressure === 'normal') stop();
       else if (timer === undefined) timer = timers.setInterval(tick, staleTick(staleAfter));

@@ -83,9 +83,22 @@ export interface TrackerOptions {
   /** `'oldest'` data first (default) or `'largest'` account first. */
   victimPolicy?: VictimPolicy;
   /**
+   * The reclaim deadline, in ms (default 10 000; `Infinity`: none). A participant that has not
+   * answered `reclaim()` by then counts as collapsed (`participant-error`, fault
+   * `'reclaim-timeout'`) and the run goes on. Its timer never keeps the process alive.
+   */
+  reclaimTimeout?: number;
+  /**
+   * Where a reclamation run yields between batches (so that it never blocks the event loop for
+   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`), unref'd. Pass a
+   * virtual scheduler (`TestScheduler`, `VirtualTimeScheduler`) to make yields deterministic.
+   */
+  yieldScheduler?: SchedulerLike;
+  /**
    * The heap guard (Node): after each major GC, if the live heap is above `mark` × the
-   * usable heap (`heap_size_limit` less V8's young generation; default 0.85), reclaim oldest-first until the tracker's own estimate
-   * brings it back under (`reclaim-start { cause: 'heap' }`). Default on; `false` turns it off.
+   * usable heap (`heap_size_limit` less V8's young generation; default 0.8), reclaim
+   * oldest-first until the tracker's own estimate brings it back under (`reclaim-start
+   * { cause: 'heap' }`). Default on; `false` turns it off; 0 < mark < 1.
    */
   heapGuard?: boolean | { mark?: number };
   /**
@@ -116,8 +129,6 @@ export interface Usage {
 export interface TrackerStats {
   /** Reclamation runs started. */
   readonly reclaimRuns: number;
-  /** Runs started by the heap guard (`cause: 'heap'`); also counted in `reclaimRuns`. */
-  readonly heapGuardRuns: number;
   /** Victim accounts chosen. */
   readonly victims: number;
   /** Bytes freed while reclaiming (claims released by reclaimed participants). */
@@ -126,6 +137,10 @@ export interface TrackerStats {
   readonly accountsCollapsed: number;
   /** `participant-error` events. */
   readonly participantErrors: number;
+  /** Runs started by the heap guard (cause `'heap'`). */
+  readonly heapGuardRuns: number;
+  /** Runs started by the staleness guard (cause `'stale'`). */
+  readonly staleRuns: number;
   /** Accounts currently open. */
   readonly accounts: number;
   /** Participants currently registered. */
@@ -145,7 +160,15 @@ export type ParticipantFault =
   /** It released more than it had claimed; the release was clamped. */
   | 'over-release'
   /** It was garbage-collected without being closed; its memory was released. */
-  | 'garbage-collected';
+  | 'garbage-collected'
+  /** `reclaim()` did not answer within `reclaimTimeout`: counted as collapsed. */
+  | 'reclaim-timeout'
+  /**
+   * `getOldest()` returned something other than a timestamp or `undefined` (NaN, e.g. from a
+   * clock that returns NaN): its data counts as the oldest, so reclamation is never silently
+   * disabled.
+   */
+  | 'invalid-age';
 
 /** Why a reclamation run started (see the `reclaim-start` event). */
 export type ReclaimCause = 'quota' | 'heap' | 'stale';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { EventEmitter, once } from 'node:events';
 import { queueScheduler } from 'rxjs';
 import { MemoryQuotaTracker, MemoryReclaimedError, type MemquotaEvent } from '../index.js';
 import { TestParticipant, expectBooks, join, recordEvents } from './helpers/books.js';
@@ -107,7 +108,6 @@ describe('what an operator of the fleet can observe of an account', () => {
     });
 
     it('ends an await on it, e.g. events.once(emitter, name, { signal })', async () => {
-      const { once, EventEmitter } = await import('node:events');
       const tracker = MemoryQuotaTracker.create({ max: 1000 });
       const account = tracker.newAccount();
       const waiting = once(new EventEmitter(), 'drain', { signal: account.signal });

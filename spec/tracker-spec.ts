@@ -652,7 +652,17 @@ describe('MemoryQuotaTracker', () => {
     it('stats count runs, victims, bytes, collapses and participant errors', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 5000, lowWater: 2000 });
       const ps: TestParticipant[] = [];
-      expect(tracker.stats).to.deep.equal({ reclaimRuns: 0, heapGuardRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0, accounts: 0, participants: 0 });
+      expect(tracker.stats).to.deep.equal({
+        reclaimRuns: 0,
+        victims: 0,
+        bytesReclaimed: 0,
+        accountsCollapsed: 0,
+        participantErrors: 0,
+        heapGuardRuns: 0,
+        staleRuns: 0,
+        accounts: 0,
+        participants: 0,
+      });
       const a = tracker.newAccount();
       const b = a.newChild();
       const c = tracker.newAccount();
@@ -667,11 +677,12 @@ describe('MemoryQuotaTracker', () => {
       expectBooks(tracker, ps);
       expect(tracker.stats).to.deep.equal({
         reclaimRuns: 1,
-        heapGuardRuns: 0,
         victims: 1,
         bytesReclaimed: 4000,
         accountsCollapsed: 2,
         participantErrors: 1,
+        heapGuardRuns: 0,
+        staleRuns: 0,
         accounts: 1,
         participants: 1,
       });

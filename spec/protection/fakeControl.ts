@@ -1,5 +1,6 @@
 // A fake ReclaimControl for the guards' unit specs: figures the spec sets, requests recorded.
-import type { ReclaimControl } from '../../lib/controlTypes.js';
+import { BehaviorSubject } from 'rxjs';
+import type { ReclaimControl } from '../../lib/control.js';
 
 export type Request = [cause: 'quota' | 'heap' | 'stale', downTo: number, olderThan: number | undefined];
 
@@ -9,6 +10,8 @@ export class FakeControl implements ReclaimControl {
   lowWater = 750;
   softMax = 900;
   highPressure = false;
+  /** The spec drives the pressure edges through this. */
+  readonly pressure$ = new BehaviorSubject<'normal' | 'high'>('normal');
   time = 0;
   readonly requests: Request[] = [];
   private stops: (() => void)[] = [];

@@ -43,8 +43,8 @@ describe('heap guard', () => {
       const a = new FakeControl(10);
       const b = new FakeControl(10);
       expect([fake.guards.active, fake.observers.started]).to.deep.equal([false, 0]);
-      installHeapGuard(a, { guards: fake.guards });
-      installHeapGuard(b, { guards: fake.guards, mark: 0.5 });
+      installHeapGuard(a, {}, fake.guards);
+      installHeapGuard(b, { heapGuard: { mark: 0.5 } }, fake.guards);
       expect([fake.guards.active, fake.guards.size, fake.observers.started]).to.deep.equal([true, 2, 1]);
       a.shutdown();
       expect([fake.guards.active, fake.guards.size, fake.observers.stopped]).to.deep.equal([true, 1, 0]);
@@ -55,7 +55,7 @@ describe('heap guard', () => {
       fake.guards.afterMajorGc();
       expect([a.requests, b.requests]).to.deep.equal([[], []]);
       // A new tracker starts a new observer.
-      installHeapGuard(new FakeControl(), { guards: fake.guards });
+      installHeapGuard(new FakeControl(), {}, fake.guards);
       expect(fake.observers.started).to.equal(2);
     });
 
@@ -69,8 +69,8 @@ describe('heap guard', () => {
         },
       );
       const control = new FakeControl(10);
-      installHeapGuard(control, { guards });
-      installHeapGuard(new FakeControl(10), { guards });
+      installHeapGuard(control, {}, guards);
+      installHeapGuard(new FakeControl(10), {}, guards);
       expect([guards.active, guards.size, asked]).to.deep.equal([false, 0, 2]);
       control.shutdown(); // nothing registered, nothing to undo
       expect(control.requests).to.deep.equal([]);
@@ -78,7 +78,7 @@ describe('heap guard', () => {
 
     it('holds trackers weakly: a forgotten tracker is dropped at the next GC, and the observer stops', async () => {
       const fake = fakeGuards();
-      (() => installHeapGuard(new FakeControl(10), { guards: fake.guards }))();
+      (() => installHeapGuard(new FakeControl(10), {}, fake.guards))();
       expect(fake.guards.size).to.equal(1);
       const gc = (globalThis as { gc?: () => void }).gc!;
       for (let round = 0; round < 50 && fake.guards.active; round++) {
@@ -94,7 +94,7 @@ describe('heap guard', () => {
     it('does nothing while the live heap is at or below the mark', () => {
       const fake = fakeGuards();
       const control = new FakeControl(40 * MiB);
-      installHeapGuard(control, { guards: fake.guards, mark: 0.8 });
+      installHeapGuard(control, { heapGuard: { mark: 0.8 } }, fake.guards);
       for (const used of [0, 50 * MiB, 80 * MiB]) {
         fake.heap = { used_heap_size: used, heap_size_limit: LIMIT };
         fake.fire();
@@ -107,7 +107,7 @@ describe('heap guard', () => {
       expect(HEAP_GUARD_HYSTERESIS).to.equal(0.9);
       const fake = fakeGuards();
       const control = new FakeControl(40 * MiB);
-      installHeapGuard(control, { guards: fake.guards, mark: 0.8 });
+      installHeapGuard(control, { heapGuard: { mark: 0.8 } }, fake.guards);
       fake.heap = { used_heap_size: 90 * MiB, heap_size_limit: LIMIT };
       fake.fire();
       // 10 MiB over the mark (80 MiB), 18 MiB over 90 % of it (72 MiB).
@@ -122,7 +122,7 @@ describe('heap guard', () => {
     it('uses the default mark when none is given', () => {
       const fake = fakeGuards();
       const control = new FakeControl(50 * MiB);
-      installHeapGuard(control, { guards: fake.guards });
+      installHeapGuard(control, {}, fake.guards);
       fake.heap = { used_heap_size: DEFAULT_HEAP_MARK * 100 * MiB, heap_size_limit: LIMIT };
       fake.fire();
       expect(control.requests).to.deep.equal([]);
@@ -137,7 +137,7 @@ describe('heap guard', () => {
       const big = new FakeControl(30 * MiB);
       const small = new FakeControl(10 * MiB);
       const empty = new FakeControl(0);
-      for (const control of [big, small, empty]) installHeapGuard(control, { guards: fake.guards, mark: 0.5 });
+      for (const control of [big, small, empty]) installHeapGuard(control, { heapGuard: { mark: 0.5 } }, fake.guards);
       fake.heap = { used_heap_size: 53 * MiB, heap_size_limit: LIMIT }; // 8 MiB over 90 % of the mark (45 MiB)
       fake.fire();
       expect(big.requests).to.deep.equal([['heap', 24 * MiB, undefined]]);
@@ -148,7 +148,7 @@ describe('heap guard', () => {
     it('does nothing when the heap cannot be read', () => {
       const fake = fakeGuards();
       const control = new FakeControl(40 * MiB);
-      installHeapGuard(control, { guards: fake.guards });
+      installHeapGuard(control, {}, fake.guards);
       fake.heap = undefined;
       fake.fire();
       expect(control.requests).to.deep.equal([]);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { BehaviorSubject } from 'rxjs';
+import type { BehaviorSubject } from 'rxjs';
 import { installStaleWatch, staleTick, type StaleTimers } from '../../lib/staleness.js';
 import { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { MemquotaEvent } from '../../lib/types.js';
@@ -30,10 +30,9 @@ describe('stale watch (no deadlock on pressure)', () => {
   describe('against a fake tracker', () => {
     function watched(staleAfter = 5000): { control: FakeControl; pressure: BehaviorSubject<'normal' | 'high'>; timers: FakeTimers } {
       const control = new FakeControl(800);
-      const pressure = new BehaviorSubject<'normal' | 'high'>('normal');
       const timers = new FakeTimers();
-      installStaleWatch(control, { staleAfter, pressure$: pressure, timers });
-      return { control, pressure, timers };
+      installStaleWatch(control, { staleAfter }, timers);
+      return { control, pressure: control.pressure$, timers };
     }
 
     it('runs a timer only while pressure is high', () => {
