@@ -8,9 +8,9 @@ import type { Writable } from 'node:stream';
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
-import { checkAccountArg, checkOptions, openStream, type AccountArg } from '../operators/internal/accountArg.js';
-import { checkCost } from '../operators/internal/participantQueue.js';
-import { checkBoolean, checkChoice, SinkShare, type SinkOutcome } from '../operators/internal/sinkShare.js';
+import { openStream } from '../operators/internal/accountArg.js';
+import { checkAccountArg, checkBoolean, checkChoice, checkCost, checkOptions, type AccountArg } from '../operators/internal/options.js';
+import { SinkShare, type SinkOutcome } from '../operators/internal/sinkShare.js';
 
 /** Options of {@link writeTo}. */
 export interface WriteToOptions<T> {

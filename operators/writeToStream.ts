@@ -7,9 +7,9 @@
  */
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { Account } from '../lib/account.js';
-import { checkAccountArg, checkOptions, openStream } from './internal/accountArg.js';
-import { checkCost } from './internal/participantQueue.js';
-import { checkBoolean, checkChoice, chunkCost, SinkShare, type SinkOutcome } from './internal/sinkShare.js';
+import { openStream } from './internal/accountArg.js';
+import { checkAccountArg, checkBoolean, checkChoice, checkCost, checkOptions } from './internal/options.js';
+import { chunkCost, SinkShare, type SinkOutcome } from './internal/sinkShare.js';
 
 /**
  * What `writeToStream` uses of a WHATWG `WritableStream` (structural, so that the core needs no

@@ -39,8 +39,8 @@ import { memoryCost } from '../../lib/cost.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
-import { CostQueue } from './costQueue.js';
-import { checkedCost } from './participantQueue.js';
+import { CostRing } from './costQueue.js';
+import { checkedCost } from './options.js';
 
 /** How a sink subscription ended: normally, by an error, reclaimed, or unsubscribed. */
 export type SinkOutcome =
@@ -84,20 +84,6 @@ export function chunkCost(value: unknown): number {
   return memoryCost(value);
 }
 
-/** Checks a boolean option when the operator is created. */
-export function checkBoolean(value: unknown, name: string, operator: string): void {
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`${operator}: ${name} must be a boolean, got ${value === null ? 'null' : typeof value}`);
-  }
-}
-
-/** Checks a string option that must be one of `allowed`. */
-export function checkChoice<C extends string>(value: unknown, allowed: readonly C[], fallback: C, name: string, operator: string): C {
-  if (value === undefined) return fallback;
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as C;
-  throw new TypeError(`${operator}: ${name} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${String(value)}`);
-}
-
 /**
  * One subscription of a sink operator. Subclasses know the sink: whether it takes a value now
  * (`accepting`), how to hand one over (`write`), how to end it (`endSink`) and what to do with
@@ -107,9 +93,9 @@ export function checkChoice<C extends string>(value: unknown, allowed: readonly 
  */
 export abstract class SinkShare<T> extends Subscription implements Observer<T>, Participant, CollapseListener {
   /** Values the sink is too full to take, with cost and arrival time. */
-  private readonly waiting = new CostQueue<T>();
+  private waiting: CostRing<T> | null = null;
   /** The cost and arrival time of each value handed to the sink and not yet called back. */
-  private readonly inFlight = new CostQueue<null>();
+  private inFlight: CostRing<null> | null = null;
   private readonly share: Share;
   private readonly ownedAccount: Account | null;
   /** True once the subscription ended, for whatever reason. */
@@ -157,8 +143,8 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
     }
     if (this.gone) return; // a synchronous reclamation inside the claim
     const now = trackerOf(this.share).now();
-    if (this.waiting.length > 0 || this.flushing || !this.accepting()) {
-      this.waiting.push(value, bytes, now);
+    if (CostRing.lengthOf(this.waiting) > 0 || this.flushing || !this.accepting()) {
+      this.waiting = CostRing.push(this.waiting, value, bytes, now);
       return;
     }
     this.handOver(value, bytes, now);
@@ -171,7 +157,7 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
   complete(): void {
     if (this.gone) return;
     this.sourceDone = true;
-    if (this.waiting.length === 0) this.afterLastValue();
+    if (CostRing.lengthOf(this.waiting) === 0) this.afterLastValue();
   }
 
   /** The downstream unsubscribed (or the subscription already ended: then only the source stops). */
@@ -184,7 +170,7 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
 
   /** @see Participant.getOldest */
   getOldest(): number | undefined {
-    return this.inFlight.oldestTime() ?? this.waiting.oldestTime();
+    return CostRing.oldestTimeOf(this.inFlight) ?? CostRing.oldestTimeOf(this.waiting);
   }
 
   /** @see Participant.reclaim */
@@ -202,11 +188,12 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
 
   /** The sink took the oldest value handed over: release it. */
   protected written(): void {
-    if (this.gone || this.inFlight.length === 0) return;
-    const bytes = this.inFlight.oldestCost();
-    this.inFlight.shift();
+    const inFlight = this.inFlight;
+    if (this.gone || inFlight === null || inFlight.count === 0) return;
+    const bytes = inFlight.oldestCost();
+    inFlight.shift();
     releaseShare(this.share, bytes);
-    if (this.sourceDone && !this.endOnComplete && this.waiting.length === 0 && this.inFlight.length === 0) this.finish(COMPLETE);
+    if (this.sourceDone && !this.endOnComplete && CostRing.lengthOf(this.waiting) === 0 && inFlight.count === 0) this.finish(COMPLETE);
   }
 
   /** The sink accepts values again: hand over what waits, in order, while it accepts. */
@@ -214,13 +201,13 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
     if (this.gone || this.flushing) return;
     this.flushing = true;
     const waiting = this.waiting;
-    while (waiting.length > 0 && !this.gone && this.accepting()) {
+    while (waiting !== null && waiting.count > 0 && !this.gone && this.accepting()) {
       const bytes = waiting.oldestCost();
-      const arrivedAt = waiting.oldestTime()!;
+      const arrivedAt = waiting.oldestTime();
       this.handOver(waiting.shift(), bytes, arrivedAt);
     }
     this.flushing = false;
-    if (this.sourceDone && waiting.length === 0 && !this.gone) this.afterLastValue();
+    if (this.sourceDone && CostRing.lengthOf(waiting) === 0 && !this.gone) this.afterLastValue();
   }
 
   /** The sink finished after `endSink()`. */
@@ -237,7 +224,7 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
 
   /** Moves a claimed value into the sink; its claim now waits for the sink's callback. */
   private handOver(value: T, bytes: number, arrivedAt: number): void {
-    this.inFlight.push(null, bytes, arrivedAt);
+    this.inFlight = CostRing.push(this.inFlight, null, bytes, arrivedAt);
     try {
       this.write(value);
     } catch (err) {
@@ -252,7 +239,7 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
       } catch (err) {
         this.finish({ kind: 'error', error: err });
       }
-    } else if (this.inFlight.length === 0) this.finish(COMPLETE);
+    } else if (CostRing.lengthOf(this.inFlight) === 0) this.finish(COMPLETE);
   }
 
   private collapse(reason: CollapseReason): void {
@@ -262,8 +249,8 @@ export abstract class SinkShare<T> extends Subscription implements Observer<T>, 
   /** The one way a subscription ends: books, source, sink, subscriber, in that order. */
   private finish(outcome: SinkOutcome): void {
     this.gone = true;
-    this.waiting.clear();
-    this.inFlight.clear();
+    this.waiting?.clear();
+    this.inFlight?.clear();
     dropShare(this.share);
     this.ownedAccount?.close();
     super.unsubscribe();
