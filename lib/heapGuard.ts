@@ -7,7 +7,7 @@
  * - **When**: after each major (mark-sweep-compact) GC, observed through `PerformanceObserver`
  *   `'gc'` entries. Right after a major GC, `used_heap_size` is the live heap (little garbage
  *   is left). No timer: an observer does not keep the process alive.
- * - **Mark**: `mark × usable heap` (default {@link DEFAULT_HEAP_MARK}), where the usable heap is
+ * - **Mark**: `mark × usable heap` (default 0.8, `DEFAULT_HEAP_MARK`), where the usable heap is
  *   `heap_size_limit` less V8's young generation (`usableHeap`): under
  *   `--max-old-space-size=N` the process dies when its live heap nears N MiB, not
  *   `heap_size_limit` (N + 48 MiB). At or below the mark the guard does nothing.
@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { DEFAULT_HEAP_MARK, resolveHeapGuard } from './config.js';
+import { resolveHeapGuard } from './config.js';
 import type { ReclaimControl } from './control.js';
 import type { TrackerOptions } from './types.js';
 import { heapStatistics, majorGcKind, usableHeap, type HeapStatistics } from './system.js';

@@ -3,7 +3,7 @@ import type { BehaviorSubject } from 'rxjs';
 import { installStaleWatch, staleTick, type StaleTimers } from '../../lib/staleness.js';
 import { MemoryQuotaTracker } from '../../lib/tracker.js';
 import type { MemquotaEvent } from '../../lib/types.js';
-import { FakeClock, TestParticipant, expectBooks, join } from '../helpers/books.js';
+import { FakeClock, TestParticipant, expectBooks, join, victimIds } from '../helpers/books.js';
 import { FakeControl } from './fakeControl.js';
 
 /** Timers the spec fires by hand. */
@@ -118,22 +118,28 @@ describe('stale watch (no deadlock on pressure)', () => {
       await tracker.settled();
       expectBooks(tracker, ps);
       expect([pa.live, pb.live, pc.live, tracker.used]).to.deep.equal([false, true, true, 650]);
-      expect(events.filter((e) => e.type === 'reclaim-start')).to.deep.equal([{ type: 'reclaim-start', cause: 'stale', used: 950, max: 1000, lowWater: 500 }]);
-      expect(events.filter((e) => e.type === 'reclaim-end').map((e) => (e as { outcome: string }).outcome)).to.deep.equal(['no-candidate']);
+      // Every tick under pressure is a stale run; the first took a; the later ones found nothing old enough.
+      const starts = events.filter((e) => e.type === 'reclaim-start');
+      expect(starts[0]).to.deep.equal({ type: 'reclaim-start', cause: 'stale', used: 950, max: 1000, lowWater: 500 });
+      expect(starts.every((e) => e.type === 'reclaim-start' && e.cause === 'stale')).to.equal(true);
+      expect(events.filter((e) => e.type === 'reclaim-end').map((e) => (e as { outcome: string }).outcome)).to.satisfy((o: string[]) => o.every((x) => x === 'no-candidate'));
+      expect(victimIds(events)).to.deep.equal([a.id]);
+      expect(tracker.stats.staleRuns).to.equal(starts.length);
 
       clock.time = 200; // now b and c are stale: b (older) goes, which brings use to lowWater
       await sleep(60);
       await tracker.settled();
       expectBooks(tracker, ps);
       expect([pb.live, pc.live, tracker.used]).to.deep.equal([false, true, 350]);
-      expect(events.filter((e) => e.type === 'reclaim-start').map((e) => (e as { cause: string }).cause)).to.deep.equal(['stale', 'stale']);
-      expect(events.filter((e) => e.type === 'victim').map((e) => (e as { account: number }).account)).to.deep.equal([a.id, b.id]);
+      expect(events.filter((e) => e.type === 'reclaim-start').every((e) => e.type === 'reclaim-start' && e.cause === 'stale')).to.equal(true);
+      expect(victimIds(events)).to.deep.equal([a.id, b.id]);
 
-      // Pressure is normal again: old data is left alone.
+      // Pressure is normal again: the timer stopped, old data is left alone.
+      const runs = tracker.stats.reclaimRuns;
       clock.time = 10_000;
       await sleep(40);
       expectBooks(tracker, ps);
-      expect([pc.live, tracker.stats.reclaimRuns]).to.deep.equal([true, 2]);
+      expect([pc.live, tracker.stats.reclaimRuns]).to.deep.equal([true, runs]);
       tracker.shutdown();
     });
 
@@ -155,5 +161,54 @@ describe('stale watch (no deadlock on pressure)', () => {
       normal.shutdown();
       off.shutdown();
     });
+  });
+});
+
+describe('stale watch and the quota', () => {
+  it('a stale look that finds nothing stale does not hold back the quota run when max is crossed later', async () => {
+    const clock = new FakeClock(0);
+    const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500, softMax: 900 }, { now: clock.now, staleAfter: 20 });
+    const events: MemquotaEvent[] = [];
+    tracker.events$.subscribe((e) => events.push(e));
+    const ps: TestParticipant[] = [];
+    const account = tracker.newAccount();
+    const p = join(account, ps, 0);
+    p.claim(950); // pressure high; nothing is older than now − 20
+    await sleep(40); // ticks: stale looks find nothing
+    await tracker.settled();
+    expectBooks(tracker, ps);
+    expect([p.live, tracker.used]).to.deep.equal([true, 950]);
+    p.claim(100); // past max: the quota reclaims at once
+    await tracker.settled();
+    expectBooks(tracker, ps);
+    expect([p.live, tracker.used]).to.deep.equal([false, 0]);
+    expect(events.filter((e) => e.type === 'reclaim-start').map((e) => (e as { cause: string }).cause)).to.include('quota');
+    tracker.shutdown();
+  });
+});
+
+describe("stale watch under victimPolicy 'largest'", () => {
+  it('takes only the accounts with stale data, the largest first, never a larger fresh one', async () => {
+    const clock = new FakeClock(0);
+    const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 200, softMax: 900 }, { now: clock.now, staleAfter: 50, victimPolicy: 'largest' });
+    const events: MemquotaEvent[] = [];
+    tracker.events$.subscribe((e) => events.push(e));
+    const ps: TestParticipant[] = [];
+    const [small, big, fresh] = [tracker.newAccount(), tracker.newAccount(), tracker.newAccount()];
+    const pSmall = join(small, ps, 0);
+    pSmall.claim(100);
+    const pBig = join(big, ps, 0);
+    pBig.claim(250);
+    clock.time = 90;
+    const pFresh = join(fresh, ps, 90);
+    pFresh.claim(600); // the largest, but fresh: used 950, pressure high
+    expectBooks(tracker, ps);
+    clock.time = 100;
+    await sleep(60);
+    await tracker.settled();
+    expectBooks(tracker, ps);
+    expect(victimIds(events)).to.deep.equal([big.id, small.id]);
+    expect([pSmall.live, pBig.live, pFresh.live, tracker.used]).to.deep.equal([false, false, true, 600]);
+    tracker.shutdown();
   });
 });
