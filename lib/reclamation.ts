@@ -252,7 +252,9 @@ export class Reclaimer {
       run.steps(),
       (outcome) => {
         if (isCurrent()) {
-          const stall = outcome === 'no-candidate' && books.used > ctx.lowWater();
+          // Only a quota run that ran out of candidates stalls: a guard's run (heap, or a stale
+          // look that found nothing old enough) says nothing about the quota's candidates.
+          const stall = request.toLowWater && outcome === 'no-candidate' && books.used > ctx.lowWater();
           this.#setSchedule(stall ? { kind: 'stalled', at: books.used } : { kind: 'idle' });
         }
         ctx.signals.event({ type: 'reclaim-end', used: books.used, victims: run.victims, outcome, durationMs: ctx.clock() - startedAt });
@@ -430,8 +432,21 @@ export class Run {
       for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
         if (p.live && p.participant() === undefined) this.#dropFaulty(p, 'garbage-collected');
       }
-      return acc.used > 0 ? -acc.used : undefined;
+      if (!(acc.used > 0)) return undefined;
+      // A stale run considers only accounts with data older than its cutoff, whatever the policy.
+      if (olderThan !== undefined) {
+        const oldest = this.#oldest(acc);
+        if (oldest === undefined || !(oldest < olderThan)) return undefined;
+      }
+      return -acc.used;
     }
+    const oldest = this.#oldest(acc);
+    if (oldest !== undefined && olderThan !== undefined && !(oldest < olderThan)) return undefined;
+    return oldest;
+  }
+
+  /** An account's oldest data (its own participants'), or `undefined` for none. */
+  #oldest(acc: AccountRecord): number | undefined {
     let oldest: number | undefined;
     // getOldest() is participant code, which may change the list: walk a copy when there
     // are several (one participant, the common case, needs none).
@@ -442,7 +457,6 @@ export class Run {
         if (key !== undefined && (oldest === undefined || key < oldest)) oldest = key;
       }
     }
-    if (oldest !== undefined && olderThan !== undefined && !(oldest < olderThan)) return undefined;
     return oldest;
   }
 
