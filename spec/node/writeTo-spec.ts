@@ -336,7 +336,7 @@ describe('writeTo', () => {
       expectBooks(tracker, [], { participants: 0 });
     });
 
-    it('errors at once on a writable already destroyed or ended, claiming nothing', () => {
+    it('errors at once on a writable already destroyed or ended, claiming nothing and leaving it alone', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 1 * MiB });
       const account = tracker.newAccount();
       const destroyed = stuckWritable(100);
@@ -344,9 +344,17 @@ describe('writeTo', () => {
       const a = watch((o) => of(Buffer.alloc(1)).pipe(writeTo(destroyed, account)).subscribe(o));
       expect((a.error as Error).message).to.match(/already destroyed/);
       const ended = healthyWritable();
+      ended.write(Buffer.alloc(10)); // still being flushed when writeTo is subscribed
       ended.end();
+      const finished = once(ended, 'finish');
+      const listeners = ended.eventNames().map((name) => [name, ended.listenerCount(name)]);
       const b = watch((o) => of(Buffer.alloc(1)).pipe(writeTo(ended, account)).subscribe(o));
       expect((b.error as Error).message).to.match(/already ended/);
+      expectBooks(tracker, [], { participants: 0 });
+      expect(ended.destroyed, 'an ended writable is not destroyed by a refused subscription').to.equal(false);
+      expect(ended.eventNames().map((name) => [name, ended.listenerCount(name)])).to.deep.equal(listeners);
+      await finished;
+      expect(ended.received, 'its last bytes were flushed').to.equal(10);
       expectBooks(tracker, [], { participants: 0 });
     });
   });
