@@ -113,7 +113,8 @@ describe('fromReadable', () => {
     const file$ = fromReadable<Buffer>(readable, { tracker }).pipe(share());
     const sinks: Writable[] = [healthyWritable(8 * KiB), stuckWritable(8 * KiB), healthyWritable(8 * KiB)];
     const outcomes = sinks.map((sink) => settle(file$.pipe(writeTo(sink, () => clients.newChild()))));
-    const checking = setInterval(() => expectBooks(tracker), 1);
+    // unref: should the pipeline hang, mocha's timeout fails the spec and the process still exits.
+    const checking = setInterval(() => expectBooks(tracker), 1).unref();
     const results = await Promise.all(outcomes);
     clearInterval(checking);
     expect(results[0]!.completed).to.equal(true);
