@@ -64,15 +64,19 @@ function isNodeReadable(value: unknown): value is Readable {
  * ## Example
  * ```ts
  * import { createReadStream } from 'node:fs';
+ * import type { Socket } from 'node:net';
  * import { share } from 'rxjs';
  * import { MemoryQuotaTracker } from 'rxjs-memquota';
  * import { fromReadable, writeTo } from 'rxjs-memquota/node';
  *
  * const tracker = MemoryQuotaTracker.create({ max: 32 * 1024 * 1024, softMax: 32 * 1024 * 1024 });
  * const clients = tracker.newAccount({ name: 'clients' });
- * const file$ = fromReadable(createReadStream('big.log'), { tracker }).pipe(share());
  *
- * for (const socket of sockets) file$.pipe(writeTo(socket, () => clients.newChild())).subscribe({ error() {} });
+ * // One file to a group of clients: reading pauses while they lag; a stuck one is dropped.
+ * function broadcastFile(path: string, sockets: Socket[]): void {
+ *   const file$ = fromReadable<Buffer>(createReadStream(path), { tracker }).pipe(share());
+ *   for (const socket of sockets) file$.pipe(writeTo(socket, () => clients.newChild())).subscribe({ error() {} });
+ * }
  * ```
  *
  * @see {@link writeTo}
