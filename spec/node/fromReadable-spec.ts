@@ -40,9 +40,11 @@ function settle<T>(observable: import('rxjs').Observable<T>): Promise<{ values: 
 }
 
 describe('fromReadable', () => {
-  it("emits a readable's chunks and completes on 'end'", async () => {
-    const result = await settle(fromReadable<Buffer>(chunkReadable(5, 100)));
+  it("emits a readable's chunks and completes on 'end', leaving no listener", async () => {
+    const readable = chunkReadable(5, 100);
+    const result = await settle(fromReadable<Buffer>(readable));
     expect(result.completed).to.equal(true);
+    for (const event of ['data', 'end', 'error', 'close']) expect(readable.listenerCount(event), event).to.equal(0);
     expect(result.values.map((b) => [b.length, b[0]])).to.deep.equal([
       [100, 0],
       [100, 1],

@@ -35,6 +35,11 @@ function watch(subscribe: (observer: { error: (e: unknown) => void; complete: ()
   return outcome;
 }
 
+/** The listeners on an emitter, by event, to compare before and after a subscription. */
+function listenersOf(emitter: NodeJS.EventEmitter): [string | symbol, number][] {
+  return emitter.eventNames().map((name) => [name, emitter.listenerCount(name)]);
+}
+
 describe('writeTo', () => {
   describe('with real sockets on 127.0.0.1', () => {
     let server: TestServer | undefined;
@@ -261,6 +266,7 @@ describe('writeTo', () => {
       const writable = healthyWritable(1000);
       const order: string[] = [];
       writable.on('finish', () => order.push('finish'));
+      const listeners = listenersOf(writable);
       const outcome = watch((o) =>
         of(Buffer.alloc(600), Buffer.alloc(600), Buffer.alloc(600))
           .pipe(writeTo(writable, account))
@@ -272,6 +278,7 @@ describe('writeTo', () => {
       expect(order).to.deep.equal(['finish', 'complete']);
       expect(writable.received).to.equal(1800);
       expect(writable.writableFinished).to.equal(true);
+      expect(listenersOf(writable), 'no listener left behind').to.deep.equal(listeners);
       expectBooks(tracker, [], { participants: 0 });
     });
 
@@ -279,10 +286,12 @@ describe('writeTo', () => {
       const tracker = MemoryQuotaTracker.create({ max: 1 * MiB });
       const account = tracker.newAccount();
       const writable = healthyWritable(1000);
+      const listeners = listenersOf(writable);
       const first = watch((o) => of(Buffer.alloc(600), Buffer.alloc(600)).pipe(writeTo(writable, account, { end: false })).subscribe(o));
       expectBooks(tracker);
       await first.ended;
       expect(first.completed).to.equal(true);
+      expect(listenersOf(writable), 'no listener left behind').to.deep.equal(listeners);
       expect(writable.received).to.equal(1200);
       expect(writable.writableEnded).to.equal(false);
       expectBooks(tracker, [], { participants: 0 });
