@@ -13,7 +13,7 @@ export interface FromReadableOptions {
   /**
    * The tracker whose `pressure$` gates reading: the readable is paused while it is `'high'`
    * and resumed when it is `'normal'`. Give this or `pressure`, not both; with neither the
-   * readable flows freely.
+   * readable flows freely, as it does once the signal completes (the tracker shut down).
    */
   tracker?: MemoryQuotaTracker;
   /** Any pressure signal to gate reading on, instead of a tracker's `pressure$`. */
@@ -155,6 +155,11 @@ class ReadableTap<T> {
           if (this.gate !== null) this.onPressure(level);
         },
         error: (err) => this.finish(err, false),
+        // The signal ended (the tracker shut down while high): nothing gates reading any more.
+        complete: () => {
+          high = false;
+          if (this.gate !== null) this.onPressure('normal');
+        },
       });
       if (this.done) return () => {}; // the gate errored at once
       r.on('data', this.onData);

@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { BehaviorSubject, Subject, share, take } from 'rxjs';
 import { MemoryQuotaTracker, MemoryReclaimedError } from '../../index.js';
 import { fromReadable, writeTo } from '../../node/index.js';
-import { expectBooks } from '../helpers/books.js';
+import { TestParticipant, expectBooks, join } from '../helpers/books.js';
 import { healthyWritable, stuckWritable, turn } from './net.js';
 
 const KiB = 1024;
@@ -102,6 +102,22 @@ describe('fromReadable', () => {
     subscription.unsubscribe();
     expect(readable.destroyed, 'unsubscribing destroys the readable').to.equal(true);
     expectBooks(tracker, [], { participants: 0 });
+  });
+
+  it('resumes reading when the pressure signal completes (the tracker shut down while high)', async () => {
+    const tracker = MemoryQuotaTracker.create({ max: 10 * KiB, softMax: 4 * KiB, lowWater: 2 * KiB });
+    const ps: TestParticipant[] = [];
+    join(tracker.newAccount(), ps, 0).claim(5 * KiB); // pressure high before reading starts
+    expectBooks(tracker, ps);
+    const readable = chunkReadable(3, 10);
+    const pending = settle(fromReadable<Buffer>(readable, { tracker }));
+    await turn();
+    expect(readable.isPaused()).to.equal(true);
+    tracker.shutdown();
+    expectBooks(tracker, [], { accounts: 0, participants: 0 });
+    const result = await pending;
+    expect(result.completed).to.equal(true);
+    expect(result.values).to.have.length(3);
   });
 
   it('finishes a fromReadable → share → three writeTo pipeline with one stuck sink', async () => {
