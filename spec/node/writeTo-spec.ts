@@ -215,6 +215,7 @@ describe('writeTo', () => {
       const subscription = source.pipe(writeTo(writable, account, { onUnsubscribe: 'detach' })).subscribe();
       source.next(Buffer.alloc(1000));
       expect(tracker.used).to.equal(1000);
+      expectBooks(tracker);
       subscription.unsubscribe();
       expectBooks(tracker, [], { participants: 0 });
       expect(writable.destroyed).to.equal(false);
@@ -229,6 +230,7 @@ describe('writeTo', () => {
       writable.on('error', () => {});
       const outcome = watch((o) => concat(of(Buffer.alloc(100)), NEVER).pipe(writeTo(writable, account)).subscribe(o));
       expect(tracker.used).to.equal(100);
+      expectBooks(tracker);
       account.close();
       expect(outcome.error).to.be.instanceOf(MemoryReclaimedError);
       expect((outcome.error as MemoryReclaimedError).reason).to.equal('closed');
@@ -345,6 +347,7 @@ describe('writeTo', () => {
       source.next(Buffer.alloc(300));
       source.next(Buffer.alloc(300));
       expect(tracker.used).to.equal(600);
+      expectBooks(tracker);
       writable.destroy(); // the client went away
       await outcome.ended;
       expect((outcome.error as { code?: string }).code).to.equal('ERR_STREAM_PREMATURE_CLOSE');
