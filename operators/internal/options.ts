@@ -105,3 +105,17 @@ export function checkedCost(bytes: unknown): number {
   if (typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 0) return bytes;
   throw new RangeError(`cost returned ${describe(bytes)}: it must be a non-negative safe integer of bytes`);
 }
+
+/** Checks a boolean option when the operator is created. */
+export function checkBoolean(value: unknown, name: string, operator: string): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`${operator}: ${name} must be a boolean, got ${value === null ? 'null' : typeof value}`);
+  }
+}
+
+/** Checks a string option that must be one of `allowed`. */
+export function checkChoice<C extends string>(value: unknown, allowed: readonly C[], fallback: C, name: string, operator: string): C {
+  if (value === undefined) return fallback;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as C;
+  throw new TypeError(`${operator}: ${name} must be ${allowed.map((a) => `'${a}'`).join(' or ')}, got ${String(value)}`);
+}
