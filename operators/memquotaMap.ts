@@ -8,7 +8,7 @@ import { from, Observable, type ObservableInput, type ObservedValueOf, type Oper
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
-import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../lib/seam.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
 import { openStream } from './internal/accountArg.js';
 import { CostRing } from './internal/costQueue.js';
@@ -190,7 +190,7 @@ const INNER: OperatorHandlers<AnyStream, unknown, InFlight<unknown, unknown>> = 
  * The links live on the inner subscriber, which exists anyway: no allocation beyond what
  * `mergeMap` allocates per inner.
  */
-class MapStream<T, R> implements Participant, CollapseListener {
+class MapStream<T, R> implements Participant {
   /** The source's subscriber: unsubscribed when the source ends or the stream ends. */
   readonly upstream: OperatorSubscriber<MapStream<T, R>, T>;
   /** Values waiting to start, FIFO; `null` until the first one waits. */
