@@ -8,6 +8,7 @@
  * @module
  * @internal
  */
+import type { Observable } from 'rxjs';
 import type { ReclaimCause, TrackerOptions } from './types.js';
 
 /** What a guard may see and do of a tracker. */
@@ -24,6 +25,8 @@ export interface ReclaimControl {
   now(): number;
   /** The `pressure$` state: true while `'high'`. */
   readonly highPressure: boolean;
+  /** `tracker.pressure$`: the staleness guard runs its timer only while it is `'high'`. */
+  readonly pressure$: Observable<'normal' | 'high'>;
   /**
    * Start (or extend) a run that reclaims oldest-first down to `downTo` bytes, considering only
    * accounts whose oldest data is older than `olderThan` (tracker clock) when given. Reported as
