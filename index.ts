@@ -65,5 +65,6 @@ export { memoryCost } from './lib/cost.js';
 export { memquota, type MemquotaOptions } from './operators/memquota.js';
 export { memquotaQueue, type MemquotaQueueOptions, type MemquotaChannel, type QueueSender, type QueueReceiver } from './operators/memquotaQueue.js';
 export type { OnReclaim } from './operators/internal/participantQueue.js';
+export type { AccountArg } from './operators/internal/accountArg.js';
 export { memquotaMap, type MemquotaMapOptions } from './operators/memquotaMap.js';
 export { shedOnPressure, PressureError, type ShedOnPressureOptions } from './operators/shedOnPressure.js';
