@@ -2,8 +2,8 @@
 // rollup-plugin-dts.
 //
 // One list of entry points: the package's `exports` map. `./dist/node/index.js` is built from
-// `node/index.ts`; adding an entry point is adding it to `exports` (and to typedoc.json; the
-// pack check compares the two).
+// `node/index.ts`. Adding an entry point is adding it to `exports`, `typesVersions` (types for
+// moduleResolution node10) and typedoc.json; `npm run check:pack` fails until the three agree.
 //
 // - JavaScript: ONE build over all entries, ESM (`.js`) and CommonJS (`.cjs`), with
 //   `preserveModules`: every source module is one file, shared by every entry that imports it,
