@@ -74,8 +74,7 @@ async function sh(cwd: string, file: string, args: string[]): Promise<string> {
 // The consumer: runtime scripts and type-checked files
 
 /** Loads every entry point, works a tracker, reads a metric back; prints one JSON line. */
-const runtimeScript = (load: string, head: string): string => `${head}
-const entries = {};
+const runtimeScript = (load: string): string => `const entries = {};
 for (const subpath of ${JSON.stringify(subpaths)}) {
   const mod = ${load}(subpath === '.' ? '${pkg.name}' : '${pkg.name}/' + subpath.slice(2));
   entries[subpath] = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule').sort();
@@ -102,8 +101,8 @@ console.log(JSON.stringify({
 }));
 `;
 
-const esmScript = runtimeScript('await import', '');
-const cjsScript = `(async () => {\n${runtimeScript('require', '')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
+const esmScript = runtimeScript('await import');
+const cjsScript = `(async () => {\n${runtimeScript('require')}\n})().catch((err) => { console.error(err); process.exit(1); });\n`;
 
 /** The core entry's public API, as a browser or server app would use it. */
 const coreConsumer = (from: 'esm' | 'cjs'): string => `// ${from === 'esm' ? 'ESM: the "import" condition, .d.ts' : 'CommonJS: the "require" condition, .d.cts'}
