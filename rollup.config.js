@@ -43,32 +43,42 @@ const cleanDist = { name: 'clean-dist', buildStart: () => rmSync('dist', { recur
 /**
  * The published types must not need `lib: esnext.disposable` (TS 5.2+) or `@types/node` in the
  * consumer: a browser project with `lib: ["es2022", "dom"]` must compile against them. The source
- * is compiled with that lib, so its declarations say `typeof Symbol.dispose` and
- * `implements Disposable`. Here the key becomes `typeof Symbol.dispose` where the consumer's lib
- * has it (so `using` works) and a module-private unique symbol where it does not; the
- * `implements Disposable` clause goes (it states nothing a structural type does not already
- * have: the `[Symbol.dispose]()` method stays). spec/package/tarball-spec.ts compiles a consumer
- * both ways.
+ * is compiled with that lib, so its declarations say `typeof Symbol.dispose` and `Disposable`
+ * (`implements Disposable`, `extends Disposable`). Here, outside comments, `typeof Symbol.dispose`
+ * becomes `DisposeSymbol`: `typeof Symbol.dispose` where the consumer's lib has it (so `using`
+ * works) and a module-private unique symbol where it does not; `Disposable` becomes
+ * `MemquotaDisposable`, the same shape keyed by `DisposeSymbol`. spec/package/tarball-spec.ts
+ * compiles a consumer both ways (TypeScript 5.0 without the lib, the repository's with it).
  */
+const DISPOSE_HEADER = [
+  'declare const disposeFallback: unique symbol;',
+  "/** `typeof Symbol.dispose` where the consumer's lib declares it (esnext.disposable, @types/node), else a stand-in. */",
+  'type DisposeSymbol = SymbolConstructor extends { readonly dispose: infer S extends symbol } ? S : typeof disposeFallback;',
+  "/** `Disposable` where the consumer's lib declares it; the same shape with the stand-in key otherwise. */",
+  'type MemquotaDisposable = { [K in DisposeSymbol]: () => void };',
+].join('\n');
+
 const portableDispose = {
   name: 'portable-dispose',
   renderChunk(code) {
-    if (!/typeof Symbol\.dispose|\bDisposable\b/.test(code)) return null;
-    const out = code
-      .replace(/\btypeof Symbol\.dispose\b/g, 'DisposeSymbol')
-      .replace(/ implements Disposable\b(, )?/g, (_, more) => (more ? ' implements ' : ''))
-      .replace(/, Disposable\b(?= \{)/g, '');
-    if (/\bSymbol\.dispose\b(?![`*])|\bDisposable\b/.test(out.replace(/\/\*\*[\s\S]*?\*\//g, ''))) {
-      throw new Error('portable-dispose: a declaration still names Symbol.dispose or Disposable; extend this rewrite');
+    // Code and JSDoc comments alternate; only code is rewritten.
+    const parts = code.split(/(\/\*\*[\s\S]*?\*\/)/);
+    const isCode = (_, i) => i % 2 === 0;
+    if (!parts.some((part, i) => isCode(part, i) && /\bSymbol\.dispose\b|\bDisposable\b/.test(part))) return null;
+    if (/\b(disposeFallback|DisposeSymbol|MemquotaDisposable)\b/.test(code)) {
+      throw new Error('portable-dispose: the declarations already use a name this rewrite adds');
     }
-    const header = [
-      'declare const disposeFallback: unique symbol;',
-      "/** `typeof Symbol.dispose` where the consumer's lib declares it (esnext.disposable, @types/node), else a stand-in. */",
-      'type DisposeSymbol = SymbolConstructor extends { readonly dispose: infer S extends symbol } ? S : typeof disposeFallback;',
-    ].join('\n');
-    const lastImport = [...out.matchAll(/^import .*;$/gm)].pop();
+    const out = parts.map((part, i) =>
+      isCode(part, i) ? part.replace(/\btypeof Symbol\.dispose\b/g, 'DisposeSymbol').replace(/\bDisposable\b/g, 'MemquotaDisposable') : part,
+    );
+    const left = out.filter(isCode).join('').split('\n').filter((line) => /\bSymbol\.dispose\b/.test(line));
+    if (left.length > 0) {
+      throw new Error(`portable-dispose: declarations still name Symbol.dispose; extend this rewrite:\n${left.join('\n')}`);
+    }
+    const text = out.join('');
+    const lastImport = [...text.matchAll(/^import .*;$/gm)].pop();
     const at = lastImport ? lastImport.index + lastImport[0].length + 1 : 0;
-    return { code: `${out.slice(0, at)}${header}\n${out.slice(at)}`, map: null };
+    return { code: `${text.slice(0, at)}${DISPOSE_HEADER}\n${text.slice(at)}`, map: null };
   },
 };
 

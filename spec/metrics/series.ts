@@ -1,0 +1,34 @@
+/**
+ * Reading metrics back, for the metrics specs: every series of a prom-client registry, keyed
+ * as the exposition format writes it (`name{label="value",...}`, labels sorted by name).
+ */
+import type { Registry } from 'prom-client';
+
+/** `name{a="x",b="y"}` with the labels sorted by name; `name` alone without labels. */
+export function seriesKey(name: string, labels: Readonly<Record<string, string | number | undefined>> = {}): string {
+  const parts = Object.keys(labels)
+    .filter((key) => labels[key] !== undefined)
+    .sort()
+    .map((key) => `${key}="${String(labels[key])}"`);
+  return parts.length === 0 ? name : `${name}{${parts.join(',')}}`;
+}
+
+/** Every series the registry exports now (a scrape), as `seriesKey` → value. */
+export async function scrape(registry: Registry): Promise<Map<string, number>> {
+  const series = new Map<string, number>();
+  for (const metric of await registry.getMetricsAsJSON()) {
+    for (const value of metric.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+      const key = seriesKey(value.metricName ?? metric.name, value.labels);
+      if (series.has(key)) throw new Error(`the registry exports ${key} twice`);
+      series.set(key, value.value);
+    }
+  }
+  return series;
+}
+
+/** The series of `series` whose name is `name` or starts with `name_` / `name{`, for readable failures. */
+export function family(series: ReadonlyMap<string, number>, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of series) if (key === name || key.startsWith(`${name}{`) || key.startsWith(`${name}_`)) out[key] = value;
+  return out;
+}
