@@ -140,30 +140,44 @@ server.close();
 export { used, isError };
 `;
 
-/** The sub-path entries (they may need @types/node), and the core's handles with \`using\`. */
+/** The sub-path entries (the Node one needs @types/node), and their handles with \`using\`. */
 const nodeConsumer = (from: 'esm' | 'cjs'): string => `// ${from}: the Node-side entry points
+import { Readable, Writable } from 'node:stream';
+import { map } from 'rxjs';
 import { MemoryQuotaTracker } from '${pkg.name}';
-import { collectMemquotaMetrics } from '${pkg.name}/prometheus';
-import * as nodeEntry from '${pkg.name}/node';
-import * as otelEntry from '${pkg.name}/opentelemetry';
+import { fromReadable, writeTo } from '${pkg.name}/node';
+import { collectMemquotaMetrics, type MemquotaMetrics } from '${pkg.name}/prometheus';
+import { observeMemquotaMetrics, type MemquotaInstruments } from '${pkg.name}/opentelemetry';
 import { Registry } from 'prom-client';
+import { metrics } from '@opentelemetry/api';
 
 const tracker = MemoryQuotaTracker.create({ max: 1 << 20, lowWater: 1 << 19 });
-collectMemquotaMetrics(tracker, { registry: new Registry(), prefix: 'app_' });
-const names: string[] = [...Object.keys(nodeEntry), ...Object.keys(otelEntry)];
-export { names };
+const server = tracker.newAccount();
+const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+fromReadable<Buffer>(Readable.from([Buffer.from('x')]))
+  .pipe(
+    map((chunk) => chunk.toString('utf8')),
+    writeTo(sink, () => server.newChild()),
+  )
+  .subscribe();
+const prometheus: MemquotaMetrics = collectMemquotaMetrics(tracker, { registry: new Registry(), prefix: 'app_' });
+const otel: MemquotaInstruments = observeMemquotaMetrics(tracker, { meter: metrics.getMeter('consumer') });
+export { prometheus, otel };
 `;
 
 const usingConsumer = `// \`using\` (TypeScript 5.2+) on the handles, where the lib declares Disposable
 import { MemoryQuotaTracker } from '${pkg.name}';
+import { collectMemquotaMetrics } from '${pkg.name}/prometheus';
+import { Registry } from 'prom-client';
 
 const tracker = MemoryQuotaTracker.create({ max: 1 << 20, lowWater: 1 << 19 });
 export function work(): number {
   using account = tracker.newAccount();
   using participation = account.registerParticipant({ getOldest: () => undefined, reclaim: () => 'collapsing' });
+  using metrics = collectMemquotaMetrics(tracker, { registry: new Registry() });
   participation.claim(10);
-  const disposable: Disposable = account;
-  return tracker.used + (disposable ? 0 : 1);
+  const disposables: Disposable[] = [account, participation, metrics];
+  return tracker.used + disposables.length;
 }
 `;
 
@@ -305,6 +319,9 @@ describe('package tarball', function () {
       expect(Object.keys(report.entries)).to.deep.equal(subpaths);
       for (const subpath of subpaths) expect(report.entries[subpath], subpath).to.not.be.empty;
       expect(report.entries['.']).to.include.members(['MemoryQuotaTracker', 'Account', 'memoryCost', 'memquota']);
+      expect(report.entries['./node']).to.include.members(['writeTo', 'fromReadable']);
+      expect(report.entries['./prometheus']).to.include.members(['collectMemquotaMetrics']);
+      expect(report.entries['./opentelemetry']).to.include.members(['observeMemquotaMetrics']);
       expect(report.isAccount).to.equal(true);
       expect(report.cost).to.equal(22); // 16 + 2 per UTF-16 unit
       expect(report.afterClaim).to.deep.equal({ used: 1000, metric: 1000, problems: [] });
