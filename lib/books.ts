@@ -300,14 +300,11 @@ export class Books implements Ledger {
   }
 
   /**
-   * A parent must be open, and not waiting for its reclaim answers: a child opened under a
-   * victim then would never be asked and survive alone, so it is refused (`AccountClosed`).
+   * A parent must be open. One whose reclaim answers are pending still takes children: the run
+   * tears them down with it when it collapses (see `Run.#finish`), so none survives alone.
    */
   #checkParent(parent: AccountRecord): void {
     if (parent.state !== 'open') throw accountGone(parent);
-    if (this.#hooks.heldWhenAsked(parent) !== undefined) {
-      throw new MemquotaError('AccountClosed', `account ${accountLabel(parent)} is being reclaimed: no child account can be added under it`);
-    }
   }
 
   addParticipant(acc: AccountRecord, participant: Participant): ParticipantRecord {

@@ -9,6 +9,7 @@
  * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
  * the file's first comment strips its first import from the declarations.)
  */
+import type { Observable } from 'rxjs';
 import type { ReclaimCause, TrackerOptions } from './types.js';
 
 /** What a guard may see and do of a tracker. */
@@ -25,6 +26,8 @@ export interface ReclaimControl {
   now(): number;
   /** The `pressure$` state: true while `'high'`. */
   readonly highPressure: boolean;
+  /** `tracker.pressure$`: the staleness guard runs its timer only while it is `'high'`. */
+  readonly pressure$: Observable<'normal' | 'high'>;
   /**
    * Start (or extend) a run that reclaims oldest-first down to `downTo` bytes, considering only
    * accounts whose oldest data is older than `olderThan` (tracker clock) when given. Reported as

@@ -253,7 +253,9 @@ export class Reclaimer {
       run.steps(),
       (outcome) => {
         if (isCurrent()) {
-          const stall = outcome === 'no-candidate' && books.used > ctx.lowWater();
+          // Only a quota run that ran out of candidates stalls: a guard's run (heap, or a stale
+          // look that found nothing old enough) says nothing about the quota's candidates.
+          const stall = request.toLowWater && outcome === 'no-candidate' && books.used > ctx.lowWater();
           this.#setSchedule(stall ? { kind: 'stalled', at: books.used } : { kind: 'idle' });
         }
         ctx.signals.event({ type: 'reclaim-end', used: books.used, victims: run.victims, outcome, durationMs: ctx.clock() - startedAt });
@@ -431,8 +433,21 @@ export class Run {
       for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
         if (p.live && p.participant() === undefined) this.#dropFaulty(p, 'garbage-collected');
       }
-      return acc.used > 0 ? -acc.used : undefined;
+      if (!(acc.used > 0)) return undefined;
+      // A stale run considers only accounts with data older than its cutoff, whatever the policy.
+      if (olderThan !== undefined) {
+        const oldest = this.#oldest(acc);
+        if (oldest === undefined || !(oldest < olderThan)) return undefined;
+      }
+      return -acc.used;
     }
+    const oldest = this.#oldest(acc);
+    if (oldest !== undefined && olderThan !== undefined && !(oldest < olderThan)) return undefined;
+    return oldest;
+  }
+
+  /** An account's oldest data (its own participants'), or `undefined` for none. */
+  #oldest(acc: AccountRecord): number | undefined {
     let oldest: number | undefined;
     // getOldest() is participant code, which may change the list: walk a copy when there
     // are several (one participant, the common case, needs none).
@@ -443,7 +458,6 @@ export class Run {
         if (key !== undefined && (oldest === undefined || key < oldest)) oldest = key;
       }
     }
-    if (oldest !== undefined && olderThan !== undefined && !(oldest < olderThan)) return undefined;
     return oldest;
   }
 
@@ -566,9 +580,22 @@ export class Run {
   /** Step 4: every answer is in: tear down what collapsed; a partial victim that changed goes back. */
   #finish(asked: Map<AccountRecord, Target>, victim: AccountRecord, key: number, victimBytes: number, before: number): void {
     const books = this.#ctx.books;
-    for (const target of asked.values()) {
-      if (target.acc.state === 'open' && !target.partial) books.teardownAccount(target.acc, 'reclaimed');
+    // Accounts opened under a collapsing target while its answers were pending were never
+    // asked: they go with it (reclaiming an account reclaims all its descendants), first and
+    // deepest first, so each is told while the accounts above it are still whole.
+    const collapsing: AccountRecord[] = [];
+    for (const target of asked.values()) if (target.acc.state === 'open' && !target.partial) collapsing.push(target.acc);
+    const asked0 = collapsing.length;
+    for (let i = 0; i < collapsing.length; i++) {
+      for (const child of collapsing[i]!.children) {
+        if (!asked.has(child)) {
+          asked.set(child, { acc: child, held: child.used, partial: false });
+          collapsing.push(child);
+        }
+      }
     }
+    for (let i = collapsing.length - 1; i >= asked0; i--) books.teardownAccount(collapsing[i]!, 'reclaimed');
+    for (let i = 0; i < asked0; i++) books.teardownAccount(collapsing[i]!, 'reclaimed');
     this.#asked = null;
     const counters = this.#ctx.counters;
     if (books.used < before) counters.bytesReclaimed += before - books.used;

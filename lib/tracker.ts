@@ -18,12 +18,14 @@
  */
 import { asapScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import { Books, type AccountRecord, type ParticipantRecord } from './books.js';
-import { resolveConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, resolveHeapGuard, resolveStaleAfter, type ResolvedConfig } from './config.js';
 import { controlOf, registerControl, type GuardInstaller, type ReclaimControl } from './control.js';
 import { ConfigError } from './errors.js';
 import { Account, recordOfAccount } from './handles.js';
+import { installHeapGuard } from './heapGuard.js';
 import { Reclaimer, type Counters } from './reclamation.js';
 import { Signals } from './signals.js';
+import { installStaleWatch } from './staleness.js';
 import type {
   CollapseReason,
   MemquotaConfig,
@@ -101,25 +103,16 @@ function checkOptions(options: TrackerOptions): void {
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (Number.isFinite(timeout) || timeout === Infinity))) {
     throw new ConfigError(['reclaimTimeout'], `reclaimTimeout must be a positive number of ms or Infinity, got ${typeof timeout === 'number' ? timeout : typeof timeout}`);
   }
-  const guard = options.heapGuard;
-  if (guard !== undefined && typeof guard !== 'boolean') {
-    const mark = guard !== null && typeof guard === 'object' ? (guard as { mark?: unknown }).mark : null;
-    if (guard === null || typeof guard !== 'object' || (mark !== undefined && !(typeof mark === 'number' && mark > 0 && mark <= 1))) {
-      throw new ConfigError(['heapGuard'], 'heapGuard must be a boolean or { mark?: number } with 0 < mark ≤ 1 (a fraction of the heap limit)');
-    }
-  }
-  const stale = options.staleAfter;
-  if (stale !== undefined && !(typeof stale === 'number' && stale > 0 && Number.isFinite(stale))) {
-    throw new ConfigError(['staleAfter'], `staleAfter must be a positive finite number of ms, got ${typeof stale === 'number' ? stale : typeof stale}`);
-  }
+  resolveHeapGuard(options.heapGuard);
+  resolveStaleAfter(options.staleAfter);
 }
 
 /**
- * The guards' installers. MERGE POINT: the lead wires `installHeapGuard` (`lib/heapGuard.ts`)
- * and `installStaleness` (`lib/staleness.ts`) here; each reads its own option (`heapGuard`,
- * `staleAfter`) and does nothing when it is off.
+ * The guards' installers: the heap guard (`lib/heapGuard.ts`) and the stale watch
+ * (`lib/staleness.ts`); each reads its own option (`heapGuard`, `staleAfter`) and does nothing
+ * when it is off.
  */
-const guardInstallers: readonly GuardInstaller[] = [];
+const guardInstallers: readonly GuardInstaller[] = [installHeapGuard, installStaleWatch];
 
 /**
  * One memory quota system: a maximum, a low-water mark, the exact total claimed by every
@@ -486,6 +479,7 @@ export class MemoryQuotaTracker {
       get highPressure() {
         return read.highPressure();
       },
+      pressure$: this.pressure$,
       now: () => this.clock(),
       requestReclaim: (cause: ReclaimCause, downTo: number, olderThan?: number) => {
         if (!this.books.running || !this.books.tracking) return;

@@ -95,15 +95,18 @@ export interface TrackerOptions {
    */
   yieldScheduler?: SchedulerLike;
   /**
-   * The heap guard: reclaim (cause `'heap'`) when the live heap nears its limit; `true` for the
-   * default mark, `{ mark }` for a fraction of the heap limit (0 < mark ≤ 1). Validated here;
-   * takes effect once the heap guard (`lib/heapGuard.ts`) is wired into `create()`.
+   * The heap guard (Node): after each major GC, if the live heap is above `mark` × the
+   * usable heap (`heap_size_limit` less V8's young generation; default 0.8), reclaim
+   * oldest-first until the tracker's own estimate brings it back under (`reclaim-start
+   * { cause: 'heap' }`). Default on; `false` turns it off; 0 < mark < 1.
    */
   heapGuard?: boolean | { mark?: number };
   /**
-   * Data older than this many ms (tracker clock) is reclaimed while pressure is high (cause
-   * `'stale'`). Validated here; takes effect once the staleness guard (`lib/staleness.ts`) is
-   * wired into `create()`.
+   * While pressure is high, data older than this many ms is reclaimed (`cause: 'stale'`), so a
+   * producer gated on `pressure$` never deadlocks behind a stuck consumer: an account stuck when
+   * pressure turns high is reclaimed within `staleAfter` + one tick (`staleAfter / 5`, at most
+   * 1 s). Default 5000; `Infinity` turns it off. The timer runs only while pressure is high and
+   * never keeps the process alive.
    */
   staleAfter?: number;
 }

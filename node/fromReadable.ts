@@ -13,7 +13,7 @@ export interface FromReadableOptions {
   /**
    * The tracker whose `pressure$` gates reading: the readable is paused while it is `'high'`
    * and resumed when it is `'normal'`. Give this or `pressure`, not both; with neither the
-   * readable flows freely.
+   * readable flows freely, as it does once the signal completes (the tracker shut down).
    */
   tracker?: MemoryQuotaTracker;
   /** Any pressure signal to gate reading on, instead of a tracker's `pressure$`. */
@@ -64,15 +64,19 @@ function isNodeReadable(value: unknown): value is Readable {
  * ## Example
  * ```ts
  * import { createReadStream } from 'node:fs';
+ * import type { Socket } from 'node:net';
  * import { share } from 'rxjs';
  * import { MemoryQuotaTracker } from 'rxjs-memquota';
  * import { fromReadable, writeTo } from 'rxjs-memquota/node';
  *
  * const tracker = MemoryQuotaTracker.create({ max: 32 * 1024 * 1024, softMax: 32 * 1024 * 1024 });
  * const clients = tracker.newAccount({ name: 'clients' });
- * const file$ = fromReadable(createReadStream('big.log'), { tracker }).pipe(share());
  *
- * for (const socket of sockets) file$.pipe(writeTo(socket, () => clients.newChild())).subscribe({ error() {} });
+ * // One file to a group of clients: reading pauses while they lag; a stuck one is dropped.
+ * function broadcastFile(path: string, sockets: Socket[]): void {
+ *   const file$ = fromReadable<Buffer>(createReadStream(path), { tracker }).pipe(share());
+ *   for (const socket of sockets) file$.pipe(writeTo(socket, () => clients.newChild())).subscribe({ error() {} });
+ * }
  * ```
  *
  * @see {@link writeTo}
@@ -151,6 +155,11 @@ class ReadableTap<T> {
           if (this.gate !== null) this.onPressure(level);
         },
         error: (err) => this.finish(err, false),
+        // The signal ended (the tracker shut down while high): nothing gates reading any more.
+        complete: () => {
+          high = false;
+          if (this.gate !== null) this.onPressure('normal');
+        },
       });
       if (this.done) return () => {}; // the gate errored at once
       r.on('data', this.onData);

@@ -175,6 +175,8 @@ class WritableSink<T> extends SinkShare<T> {
   private full: boolean;
   /** `end()` was called: `'finish'` completes the result. */
   private ending = false;
+  /** `open()` attached the listeners: only then is the writable this subscription's to close. */
+  private listening = false;
   /** Listeners, bound once per subscription. */
   private readonly onWritten = (err?: Error | null): void => {
     if (err) this.sinkFailed(err);
@@ -213,6 +215,7 @@ class WritableSink<T> extends SinkShare<T> {
     w.on('finish', this.onFinish);
     w.on('error', this.onError);
     w.on('close', this.onClose);
+    this.listening = true;
     return true;
   }
 
@@ -232,6 +235,10 @@ class WritableSink<T> extends SinkShare<T> {
   }
 
   protected closeSink(outcome: SinkOutcome): void {
+    // Refused at open (already destroyed or ended): the writable is not ours to touch; an
+    // ended one may still be flushing its last bytes.
+    if (!this.listening) return;
+    this.listening = false;
     const w = this.writable;
     w.removeListener('drain', this.onDrain);
     w.removeListener('finish', this.onFinish);

@@ -16,18 +16,27 @@ import { chunkCost, SinkShare, type SinkOutcome } from './internal/sinkShare.js'
  * DOM types): a DOM `WritableStream`, Node's `stream/web` one, or a polyfill.
  */
 export interface WritableStreamLike<W> {
+  /** Whether the stream has a writer already (then `writeToStream` refuses it). */
   readonly locked: boolean;
+  /** Locks the stream to a new writer; called once per subscription. */
   getWriter(): WritableStreamWriterLike<W>;
 }
 
 /** What `writeToStream` uses of a `WritableStreamDefaultWriter`. */
 export interface WritableStreamWriterLike<W> {
+  /** Room left in the stream's queue; 0 or less: values wait for `ready`; `null`: errored. */
   readonly desiredSize: number | null;
+  /** Resolves when `desiredSize` is positive again. */
   readonly ready: Promise<undefined> | Promise<void>;
+  /** Resolves when the stream closed, rejects when it errored. */
   readonly closed: Promise<undefined> | Promise<void>;
+  /** Writes one chunk; settles once the sink has taken it (its claim is released then). */
   write(chunk: W): Promise<void>;
+  /** Closes the stream after the queued writes (source completion, `close: true`). */
   close(): Promise<void>;
+  /** Aborts the stream (reclamation, source error, unsubscription). */
   abort(reason?: unknown): Promise<void>;
+  /** Releases the lock (`close: false` on completion, `onUnsubscribe: 'detach'`). */
   releaseLock(): void;
 }
 

@@ -133,3 +133,19 @@ export function openSlots(): void {
   slots.push(makeSlot('B', queueScheduler, 'largest', false));
   slots.push(makeSlot(`C${++counters.ephemeralCount}`, undefined, 'oldest', true));
 }
+
+/**
+ * A new child of an open connection. A connection whose reclamation is under way (its answer
+ * pending) refuses new children with `AccountClosed`, the documented refusal: another
+ * connection is taken then.
+ */
+export function childOfConnection(slot: Slot): Account {
+  for (let attempt = 0; ; attempt++) {
+    const conn = attempt < 3 ? connection(slot) : openConnection(slot);
+    try {
+      return conn.newChild();
+    } catch (err) {
+      if (!(err instanceof MemquotaError && err.kind === 'AccountClosed') || attempt >= 5) throw err;
+    }
+  }
+}

@@ -222,8 +222,8 @@ describe('hardening (issue 13)', () => {
     });
   });
 
-  describe('11. a child account under a victim whose answer is pending', () => {
-    it('is refused with AccountClosed (it would never be asked)', async () => {
+  describe('11. a child account opened under a victim whose answer is pending', () => {
+    it('is taken down with it: reclaiming an account reclaims every descendant, even one opened meanwhile', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
       const ps: TestParticipant[] = [];
       const victim = tracker.newAccount();
@@ -239,14 +239,27 @@ describe('hardening (issue 13)', () => {
       p.claim(1200);
       await turns(2);
       expect(p.reclaimCalls).to.equal(1);
-      expect(() => victim.newChild()).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expect(() => tracker.newAccount({ parent: victim })).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expect(() => other.addParent(victim)).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expectBooks(tracker, ps, { accounts: 2 });
+      // Opened while the victim's answer is pending: accepted, never asked, but not left alone.
+      const child = victim.newChild({ name: 'late' });
+      const grandchild = child.newChild();
+      const late = join(grandchild, ps, 1);
+      late.claim(100);
+      other.addParent(victim);
+      const bystander = tracker.newAccount();
+      join(bystander, ps, 2).claim(50);
+      expectBooks(tracker, ps, { accounts: 5 });
+      const collapsed: string[] = [];
+      for (const [name, acc] of [['child', child], ['grandchild', grandchild], ['other', other], ['bystander', bystander]] as const) {
+        acc.collapsed$.subscribe((why) => collapsed.push(`${name}:${why}`));
+      }
       answer('collapsing');
       await tracker.settled();
+      late.collapse();
       expectBooks(tracker, ps, { accounts: 1 });
-      expect(victim.closed).to.equal(true);
+      expect(collapsed.sort()).to.deep.equal(['child:reclaimed', 'grandchild:reclaimed', 'other:reclaimed']);
+      expect([victim.closed, child.closed, grandchild.closed, other.closed, bystander.closed]).to.deep.equal([true, true, true, true, false]);
+      expect(late.reclaimCalls).to.equal(0);
+      expect(tracker.used).to.equal(50);
     });
   });
 

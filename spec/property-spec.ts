@@ -228,6 +228,22 @@ class World {
   participantErrors = 0;
   lastReclaimEnd: Extract<MemquotaEvent, { type: 'reclaim-end' }> | undefined;
   readonly violations: string[] = [];
+
+  /** Whether some ancestor of account `id` (model links) is a victim or descendant of one in this run. */
+  underReclaimable(id: number): boolean {
+    const start = this.accounts.find((a) => a.id === id);
+    if (!start) return false;
+    const seen = new Set<ModelAccount>();
+    const stack = [...start.parents];
+    while (stack.length > 0) {
+      const acc = stack.pop()!;
+      if (seen.has(acc)) continue;
+      seen.add(acc);
+      if (this.reclaimable.has(acc.id)) return true;
+      stack.push(...acc.parents);
+    }
+    return false;
+  }
   readonly faultsExpected = { getOldest: 0, reclaimThrew: 0, invalid: 0 };
   overRelease = { min: 0, max: 0 };
   pressure: ('normal' | 'high')[] = [];
@@ -269,6 +285,8 @@ class World {
         break;
       }
       case 'collapse':
+        // An account opened under a victim while its answers were pending goes with it.
+        if (e.reason === 'reclaimed' && !this.reclaimable.has(e.account) && this.underReclaimable(e.account)) this.reclaimable.add(e.account);
         if (e.reason === 'reclaimed' && !this.reclaimable.has(e.account)) {
           this.violations.push(`account ${e.account} reclaimed but it is no victim nor descendant of one in this run`);
         }
@@ -433,13 +451,9 @@ async function step(world: World, op: Op): Promise<void> {
   const handleAt = (i: number): AccountHandle | undefined => world.accountHandles[i % Math.max(1, world.accountHandles.length)];
   const participantAt = (i: number): ModelParticipant | undefined => world.participants[i % Math.max(1, world.participants.length)];
   const handleDead = (h: AccountHandle): boolean => h.closedByTest || h.account.reason !== undefined;
-  // A child under an account whose reclaim answers are pending is refused (AccountClosed, "is
-  // being reclaimed"); the model knows only that some answer is pending.
-  const refusedWhileAsked = (err: unknown): boolean =>
-    err instanceof MemquotaError &&
-    err.kind === 'AccountClosed' &&
-    /is being reclaimed/.test(err.message) &&
-    world.participants.some((mp) => mp.tp.pending);
+  // A child under an account whose reclaim answers are pending is accepted (and reclaimed with
+  // it), never refused.
+  const refusedWhileAsked = (_err: unknown): boolean => false;
 
   switch (op.kind) {
     case 'newAccount':

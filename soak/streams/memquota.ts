@@ -68,6 +68,9 @@ export class MemquotaStream extends Stream {
       }
     };
     this.signalSubscription = rng.chance(0.5) ? this.slot.tracker.pressure$.subscribe(react) : this.slot.tracker.events$.subscribe(react);
+    // pressure$ answers at once on subscription: a reaction that ended the stream ran before
+    // the subscription was stored, so finish() could not let go of it.
+    if (this.ended) this.signalSubscription.unsubscribe();
   }
 
   override step(): void {

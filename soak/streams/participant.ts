@@ -8,7 +8,7 @@ import { type Account, MemquotaError, type Participant, type Participation, type
 import { args } from '../args.js';
 import { rng } from '../random.js';
 import { counters, describeError, faults, SoakFault, violation } from '../report.js';
-import { connection, type Slot } from '../trackers.js';
+import { childOfConnection, connection, type Slot } from '../trackers.js';
 import { sampled, Stream } from './stream.js';
 
 export type ParticipantFaultMode =
@@ -84,9 +84,8 @@ export class ParticipantStream extends Stream implements Participant {
       [30, 1],
       [40, 0],
     ]);
-    const conn = connection(slot);
     this.ownsAccount = rng.chance(0.4);
-    this.account = this.ownsAccount ? conn.newChild() : conn;
+    this.account = this.ownsAccount ? childOfConnection(slot) : connection(slot);
     if (rng.chance(0.3)) {
       this.participation = null as unknown as Participation; // set by make, before anything else
       try {

@@ -16,7 +16,7 @@ import type { Subscription } from 'rxjs';
 import { type Account, MemquotaError, type Participant, type Participation, type Reclaimed } from '../../index.js';
 import { rng } from '../random.js';
 import { counters, describeError, faults, violation } from '../report.js';
-import { connection, type Slot } from '../trackers.js';
+import { childOfConnection, type Slot } from '../trackers.js';
 import { sampled, Stream } from './stream.js';
 
 type Signal = 'events$' | 'usage$' | 'pressure$' | 'collapsed$';
@@ -35,7 +35,7 @@ export class ReentrantStream extends Stream implements Participant {
 
   constructor(slot: Slot) {
     super('reentrant subscriber', slot, 'any');
-    this.account = connection(slot).newChild();
+    this.account = childOfConnection(slot);
     this.signal = rng.pick<Signal>(['events$', 'usage$', 'pressure$', 'collapsed$']);
     this.actions = [rng.pick<Action>(['claim', 'release', 'over-release', 'close-participation', 'close-account', 'unsubscribe']), 'claim'];
     this.participation = this.account.registerParticipant(this);

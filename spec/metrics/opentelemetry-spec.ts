@@ -5,7 +5,7 @@ import { ConfigError, MemoryQuotaTracker } from '../../index.js';
 import { RECLAIM_DURATION_BOUNDARIES, observeMemquotaMetrics } from '../../opentelemetry/index.js';
 import { RECLAIM_DURATION_BUCKETS } from '../../prometheus/index.js';
 import { FakeClock, TestParticipant, expectBooks, join } from '../helpers/books.js';
-import { seriesKey } from './series.js';
+import { countSubscriptions, seriesKey } from './series.js';
 
 /** A reader that collects only when the spec asks: no timer, no exporter. */
 class ManualReader extends MetricReader {
@@ -223,6 +223,29 @@ describe('observeMemquotaMetrics (rxjs-memquota/opentelemetry)', () => {
     using _again = observeMemquotaMetrics(cache, { meter, attributes: { tracker: 'cache' } }); // free again once disposed
     ws.shutdown();
     cache.shutdown();
+    await provider.shutdown();
+  });
+
+  it('subscribes to events$ and pressure$ only while attached: dispose() leaves nothing subscribed', async () => {
+    const { provider, reader } = sdk();
+    const { tracker } = makeTracker();
+    const subscriptions = countSubscriptions(tracker);
+    const instruments = observeMemquotaMetrics(tracker, { meter: provider.getMeter('spec') });
+    expect(subscriptions.live, 'events$ and pressure$').to.equal(2);
+    const ps: TestParticipant[] = [];
+    join(tracker.newAccount(), ps, 1).claim(950);
+    expectBooks(tracker, ps);
+    expect((await collect(reader)).points.get('memquota.pressure')).to.equal(1);
+    instruments.dispose();
+    expect(subscriptions.live).to.equal(0);
+    // No callback any more: the observable instruments report nothing new.
+    join(tracker.newAccount(), ps, 2).claim(10);
+    expectBooks(tracker, ps);
+    const { points } = await collect(reader);
+    expect(points.get('memquota.used') ?? 950, 'used is no longer observed').to.equal(950);
+    instruments.trackAccount(tracker.newAccount({ name: 'late' }));
+    expect(subscriptions.live).to.equal(0);
+    tracker.shutdown();
     await provider.shutdown();
   });
 

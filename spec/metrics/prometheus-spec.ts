@@ -4,7 +4,7 @@ import { queueScheduler } from 'rxjs';
 import { ConfigError, MemoryQuotaTracker } from '../../index.js';
 import { RECLAIM_DURATION_BUCKETS, collectMemquotaMetrics } from '../../prometheus/index.js';
 import { FakeClock, TestParticipant, expectBooks, join } from '../helpers/books.js';
-import { family, scrape, seriesKey } from './series.js';
+import { countSubscriptions, family, scrape, seriesKey } from './series.js';
 
 /** A tracker on a virtual clock, reclaiming synchronously at the end of the claim that crossed max. */
 function makeTracker(config = { max: 1000, lowWater: 600 }): { tracker: MemoryQuotaTracker; clock: FakeClock } {
@@ -187,6 +187,30 @@ describe('collectMemquotaMetrics (rxjs-memquota/prometheus)', () => {
     metrics.dispose();
     metrics.dispose(); // idempotent
     expect(registry.getMetricsAsArray()).to.deep.equal([]);
+  });
+
+  it('subscribes to events$ and pressure$ only while attached: dispose() leaves nothing subscribed', async () => {
+    const { tracker } = makeTracker();
+    const subscriptions = countSubscriptions(tracker);
+    const registry = new Registry();
+    const metrics = collectMemquotaMetrics(tracker, { registry, labels: { tracker: 'a' } });
+    const other = collectMemquotaMetrics(makeTracker().tracker, { registry, labels: { tracker: 'b' } });
+    expect(subscriptions.live, 'events$ and pressure$').to.equal(2);
+    const ps: TestParticipant[] = [];
+    join(tracker.newAccount(), ps, 1).claim(950);
+    expectBooks(tracker, ps);
+    expect((await scrape(registry)).get(seriesKey('memquota_pressure', { tracker: 'a' }))).to.equal(1);
+    metrics.dispose();
+    expect(subscriptions.live).to.equal(0);
+    // Its series are gone, the other tracker's stay; a disposed handle tracks nothing.
+    const s = await scrape(registry);
+    expect(s.has(seriesKey('memquota_used_bytes', { tracker: 'a' }))).to.equal(false);
+    expect(s.get(seriesKey('memquota_used_bytes', { tracker: 'b' }))).to.equal(0);
+    metrics.trackAccount(tracker.newAccount({ name: 'late' }));
+    expect(subscriptions.live).to.equal(0);
+    other.dispose();
+    expect(registry.getMetricsAsArray()).to.deep.equal([]);
+    tracker.shutdown();
   });
 
   describe('several trackers', () => {

@@ -3,6 +3,8 @@
  * as the exposition format writes it (`name{label="value",...}`, labels sorted by name).
  */
 import type { Registry } from 'prom-client';
+import { Observable } from 'rxjs';
+import type { MemoryQuotaTracker } from '../../index.js';
 
 /** `name{a="x",b="y"}` with the labels sorted by name; `name` alone without labels. */
 export function seriesKey(name: string, labels: Readonly<Record<string, string | number | undefined>> = {}): string {
@@ -31,4 +33,25 @@ export function family(series: ReadonlyMap<string, number>, name: string): Recor
   const out: Record<string, number> = {};
   for (const [key, value] of series) if (key === name || key.startsWith(`${name}{`) || key.startsWith(`${name}_`)) out[key] = value;
   return out;
+}
+
+/**
+ * Counts the live subscriptions to a tracker's `events$` and `pressure$` (the only ones an
+ * exporter makes), by wrapping both on the instance before the exporter is attached: how a
+ * spec sees that `dispose()` leaves nothing subscribed.
+ */
+export function countSubscriptions(tracker: MemoryQuotaTracker): { readonly live: number } {
+  const counter = { live: 0 };
+  const wrap = <T>(inner: Observable<T>): Observable<T> =>
+    new Observable<T>((subscriber) => {
+      counter.live++;
+      const subscription = inner.subscribe(subscriber);
+      return () => {
+        counter.live--;
+        subscription.unsubscribe();
+      };
+    });
+  Object.defineProperty(tracker, 'events$', { value: wrap(tracker.events$) });
+  Object.defineProperty(tracker, 'pressure$', { value: wrap(tracker.pressure$) });
+  return counter;
 }

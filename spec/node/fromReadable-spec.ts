@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { BehaviorSubject, Subject, share, take } from 'rxjs';
 import { MemoryQuotaTracker, MemoryReclaimedError } from '../../index.js';
 import { fromReadable, writeTo } from '../../node/index.js';
-import { expectBooks } from '../helpers/books.js';
+import { TestParticipant, expectBooks, join } from '../helpers/books.js';
 import { healthyWritable, stuckWritable, turn } from './net.js';
 
 const KiB = 1024;
@@ -40,9 +40,11 @@ function settle<T>(observable: import('rxjs').Observable<T>): Promise<{ values: 
 }
 
 describe('fromReadable', () => {
-  it("emits a readable's chunks and completes on 'end'", async () => {
-    const result = await settle(fromReadable<Buffer>(chunkReadable(5, 100)));
+  it("emits a readable's chunks and completes on 'end', leaving no listener", async () => {
+    const readable = chunkReadable(5, 100);
+    const result = await settle(fromReadable<Buffer>(readable));
     expect(result.completed).to.equal(true);
+    for (const event of ['data', 'end', 'error', 'close']) expect(readable.listenerCount(event), event).to.equal(0);
     expect(result.values.map((b) => [b.length, b[0]])).to.deep.equal([
       [100, 0],
       [100, 1],
@@ -102,6 +104,22 @@ describe('fromReadable', () => {
     expectBooks(tracker, [], { participants: 0 });
   });
 
+  it('resumes reading when the pressure signal completes (the tracker shut down while high)', async () => {
+    const tracker = MemoryQuotaTracker.create({ max: 10 * KiB, softMax: 4 * KiB, lowWater: 2 * KiB });
+    const ps: TestParticipant[] = [];
+    join(tracker.newAccount(), ps, 0).claim(5 * KiB); // pressure high before reading starts
+    expectBooks(tracker, ps);
+    const readable = chunkReadable(3, 10);
+    const pending = settle(fromReadable<Buffer>(readable, { tracker }));
+    await turn();
+    expect(readable.isPaused()).to.equal(true);
+    tracker.shutdown();
+    expectBooks(tracker, [], { accounts: 0, participants: 0 });
+    const result = await pending;
+    expect(result.completed).to.equal(true);
+    expect(result.values).to.have.length(3);
+  });
+
   it('finishes a fromReadable → share → three writeTo pipeline with one stuck sink', async () => {
     // softMax = max: a producer gated on pressure still lets the stuck sink push used past
     // max, so the tracker reclaims it (see the README on pressure-gated producers).
@@ -113,7 +131,8 @@ describe('fromReadable', () => {
     const file$ = fromReadable<Buffer>(readable, { tracker }).pipe(share());
     const sinks: Writable[] = [healthyWritable(8 * KiB), stuckWritable(8 * KiB), healthyWritable(8 * KiB)];
     const outcomes = sinks.map((sink) => settle(file$.pipe(writeTo(sink, () => clients.newChild()))));
-    const checking = setInterval(() => expectBooks(tracker), 1);
+    // unref: should the pipeline hang, mocha's timeout fails the spec and the process still exits.
+    const checking = setInterval(() => expectBooks(tracker), 1).unref();
     const results = await Promise.all(outcomes);
     clearInterval(checking);
     expect(results[0]!.completed).to.equal(true);
