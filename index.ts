@@ -48,7 +48,7 @@ export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport, type AccountOptions
 export { Account, WeakAccount } from './lib/account.js';
 export { Participation } from './lib/participation.js';
 export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
-export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING } from './lib/config.js';
+export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING, AUTO_HEAP_SHARE } from './lib/config.js';
 export type {
   CollapseReason,
   MemquotaConfig,
