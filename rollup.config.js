@@ -9,7 +9,9 @@
 //   `preserveModules`: every source module is one file, shared by every entry that imports it,
 //   so `rxjs-memquota/node` and `rxjs-memquota` see the same `Account` class (`instanceof`
 //   holds across entries), and a bundler drops whole unused modules (`sideEffects: false`):
-//   importing `memoryCost` alone pulls in `lib/cost.js` and nothing else.
+//   importing `memoryCost` alone pulls in `lib/cost.js` and nothing else. No source maps: the
+//   output is unminified and one file per source module, so a stack trace already names the
+//   source file and a nearby line; maps would more than double the package.
 // - Types: ONE rollup-plugin-dts build over all entries, written twice: `.d.ts` (for `import`)
 //   and `.d.cts` (for `require`), with the shared declarations in `_chunks/` (imported as
 //   `.js` from `.d.ts` and as `.cjs` from `.d.cts`, so each condition stays in its own format).
@@ -88,8 +90,8 @@ export default [
     external,
     plugins: [cleanDist, esbuild({ target: 'es2022', tsconfig: 'tsconfig.build.json' })],
     output: [
-      { dir: 'dist', format: 'es', preserveModules: true, entryFileNames: '[name].js', sourcemap: true },
-      { dir: 'dist', format: 'cjs', preserveModules: true, entryFileNames: '[name].cjs', exports: 'named', sourcemap: true },
+      { dir: 'dist', format: 'es', preserveModules: true, entryFileNames: '[name].js' },
+      { dir: 'dist', format: 'cjs', preserveModules: true, entryFileNames: '[name].cjs', exports: 'named' },
     ],
   },
   {
