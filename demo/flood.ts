@@ -350,6 +350,6 @@ export const DEFAULT_FLOOD: Omit<FloodOptions, 'onSample'> = {
   messageSize: 16 * 1024,
   slowReadBytesPerSecond: 32 * 1024,
   ceilingBytes: 512 * MiB,
-  via: 'queue',
+  via: 'writeTo',
   sampleMs: 100,
 };

@@ -28,7 +28,7 @@
  *                        at most 1536)
  *   --live-heap MS       force a full GC every MS ms and record the live heap (for the bench;
  *                        it changes the raw heapUsed curve)
- *   --via queue|map      memquotaQueue + for await (default) or memquotaMap(write)
+ *   --via writeTo|queue  writeTo(socket, account) (default) or memquotaQueue + for await
  *   --svg PATH           where to write the chart (default demo/memquota-run.svg)
  *   --no-svg             write no chart
  *   --json PATH          also write the summary (without the samples) as JSON: one run's
@@ -95,7 +95,7 @@ function parse(argv: string[]): { flood: Omit<FloodOptions, 'onSample'>; runs: R
   const noQuota = values['no-quota'] === true;
   const ceilingMiB = number(values.ceiling, 'ceiling', Math.min(1536, 8 * quotaMiB), { min: 16 });
   const via = (values.via ?? DEFAULT_FLOOD.via) as QueueKind;
-  if (via !== 'queue' && via !== 'map') throw new Error(`--via must be 'queue' or 'map', got ${JSON.stringify(values.via)}`);
+  if (via !== 'writeTo' && via !== 'queue') throw new Error(`--via must be 'writeTo' or 'queue', got ${JSON.stringify(values.via)}`);
   if (values.runs !== undefined && values.runs !== 'both' && values.runs !== 'quota' && values.runs !== 'baseline') {
     throw new Error(`--runs must be 'both', 'quota' or 'baseline', got ${JSON.stringify(values.runs)}`);
   }

@@ -1,36 +1,30 @@
 /**
  * The demo's per-connection write path, in ONE function: how the producer's messages reach a
- * server-side socket, with or without the quota. Everything about `write()`, `'drain'` and
- * the queue in front of the socket lives here, so that the hand-written glue can be swapped
- * for the library's `writeTo(socket, account)` (`rxjs-memquota/node`) in this one place:
+ * server-side socket, with or without the quota.
  *
- * ```ts
- * const outgoing = new Subject<string>();
- * outgoing.pipe(writeTo(socket, account, { cost })).subscribe({ error: onError });
- * return { push: (m) => outgoing.next(m), end: () => outgoing.complete() };
- * ```
+ * With a quota the library does the writing: `writeTo(socket, account)` from
+ * `rxjs-memquota/node` honours `write()` and `'drain'`, keeps both the queued messages and the
+ * bytes handed to the socket claimed until their write callback, and destroys the socket when
+ * the account is reclaimed. The `'queue'` variant is the README's channel example: a
+ * `memquotaQueue` pulled with `for await`, waiting for `'drain'` through `account.signal`.
+ * Without a quota (the baseline) the path is what an application without the library writes:
+ * a `Subject` and `concatMap(write)`, an unbounded queue nobody counts.
  *
  * @module
  */
+import { once } from 'node:events';
 import type net from 'node:net';
 import { Observable, Subject, concatMap } from 'rxjs';
-import { MemoryReclaimedError, memquotaMap, memquotaQueue, type Account } from '../index.js';
+import { MemoryReclaimedError, memquotaQueue, type Account } from '../index.js';
+import { writeTo } from '../node/index.js';
 
 /**
- * How a tracked connection queues its outgoing messages.
+ * How a tracked connection writes.
  *
- * - `'queue'` (default): `memquotaQueue`. The producer pushes into `sender`; one async loop per
- *   connection pulls from `receiver` with `for await`, writes, and waits for `'drain'` when
- *   `write()` returns false. The messages wait INSIDE the tracked queue until the socket can
- *   take them, and the loop pulls no faster than the socket drains.
- * - `'map'`: `memquotaMap(account, write, { concurrency: 1 })`, the tracked twin of the
- *   untracked `concatMap(write)` used without a quota: the map's waiting buffer is the queue.
- *
- * `memquota` alone does not fit: without a scheduler it delivers each value as it arrives, and
- * a subscriber cannot refuse a value, so the waiting would happen in an untracked buffer
- * downstream of it.
+ * - `'writeTo'` (default): `subject.pipe(writeTo(socket, account, { cost }))`.
+ * - `'queue'`: `memquotaQueue` + `for await` + `once(socket, 'drain', { signal: account.signal })`.
  */
-export type QueueKind = 'queue' | 'map';
+export type QueueKind = 'writeTo' | 'queue';
 
 /** The producer's end of a connection's write path. */
 export interface Sink {
@@ -51,21 +45,7 @@ export interface SinkHooks {
   readonly onUntracked?: (delta: number) => void;
 }
 
-/** Waits until the socket can take more (`'drain'`) or is gone (`'close'`). */
-function writable(socket: net.Socket): Promise<void> {
-  if (socket.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
-}
-
-/** One write as an observable that completes when the socket can take the next one. */
+/** The baseline's one write: an observable that completes when the socket can take the next one. */
 function writeObservable(socket: net.Socket, message: string): Observable<never> {
   return new Observable<never>((subscriber) => {
     if (socket.destroyed || socket.write(message)) {
@@ -83,9 +63,9 @@ function writeObservable(socket: net.Socket, message: string): Observable<never>
 }
 
 /**
- * Opens the write path of one server-side connection: with `account`, a tracked queue in it
- * (`via`), reclaimed as a whole; with `null`, a plain unbounded RxJS queue
- * (`Subject` + `concatMap(write)`), the baseline.
+ * Opens the write path of one server-side connection: with `account`, tracked in it (`via`),
+ * reclaimed as a whole; with `null`, a plain unbounded RxJS queue (`Subject` +
+ * `concatMap(write)`), the baseline.
  */
 export function openSink(socket: net.Socket, account: Account | null, cost: (message: string) => number, via: QueueKind, hooks: SinkHooks): Sink {
   if (account === null) {
@@ -118,27 +98,22 @@ export function openSink(socket: net.Socket, account: Account | null, cost: (mes
     process.exitCode = 1;
   };
 
-  if (via === 'map') {
+  if (via === 'writeTo') {
     const outgoing = new Subject<string>();
-    const sub = outgoing.pipe(memquotaMap(account, (message: string) => writeObservable(socket, message), { cost })).subscribe({ error: failed });
-    return {
-      push: (message) => outgoing.next(message),
-      end() {
-        outgoing.complete();
-        sub.unsubscribe();
-      },
-    };
+    outgoing.pipe(writeTo(socket, account, { cost })).subscribe({ error: failed });
+    return { push: (message) => outgoing.next(message), end: () => outgoing.complete() };
   }
 
   const { sender, receiver } = memquotaQueue<string>(account, { cost });
+  const signal = account.signal;
   void (async () => {
     try {
       for await (const message of receiver) {
-        if (socket.destroyed) break;
-        if (!socket.write(message)) await writable(socket);
+        if (!socket.write(message)) await once(socket, 'drain', { signal });
       }
     } catch (err) {
-      failed(err);
+      if (signal.aborted) socket.destroy();
+      failed(err instanceof Error && err.name === 'AbortError' ? signal.reason : err);
     }
   })();
   return {

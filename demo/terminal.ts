@@ -73,7 +73,7 @@ export function summaryRows(result: FloodResult, svgPath: string | null): [strin
     'mode',
     result.max === null
       ? 'no quota: plain unbounded RxJS queue (Subject + concatMap(write))'
-      : `quota ${mib(result.max, 0)} MiB, lowWater ${mib(result.lowWater!, 0)} MiB, one account per connection, ${o.via === 'map' ? 'memquotaMap(write)' : 'memquotaQueue + for await'}`,
+      : `quota ${mib(result.max, 0)} MiB, lowWater ${mib(result.lowWater!, 0)} MiB, one account per connection, ${o.via === 'writeTo' ? 'writeTo(socket)' : 'memquotaQueue + for await'}`,
   ]);
   rows.push([
     'clients',

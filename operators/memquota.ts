@@ -49,11 +49,34 @@ export interface MemquotaOptions<T> {
  * reclaimed (or closed, or its tracker shut down), the queue drops and releases what it holds,
  * unsubscribes from the source and errors the subscriber with `MemoryReclaimedError`
  * (`onReclaim: 'complete'` completes instead; `'drop-oldest'` sheds old values and lives on).
- * Unsubscribing frees everything. A `cost` that throws errors the subscriber.
+ * Unsubscribing frees everything.
  *
  * Without a scheduler a value that can be delivered at once is handed straight on (it is
  * never held, so it is never claimed); only values emitted while the subscriber is still
  * inside `next` (reentrancy) wait in the queue.
+ *
+ * With a scheduler it behaves as `observeOn(scheduler)` does, notification for notification:
+ * one action is scheduled per notification when it arrives (so other work on the same
+ * scheduler interleaves exactly as with `observeOn`; with `queueScheduler` outside a flush
+ * every value is delivered at once), a source that completes or errors is unsubscribed at
+ * once (its `finalize` runs before the queued values are delivered), and a misbehaving source
+ * that calls `next` after `complete` is ignored.
+ *
+ * Order of ends, as in RxJS: the subscriber is told first (`error`, `complete`), the source
+ * and the queue are torn down after; a subscriber that has unsubscribed meanwhile (from a
+ * `collapsed$`, `events$` or `pressure$` callback) is told nothing. A `cost` that throws or
+ * answers something that is not a byte count ends the stream with that error as if the
+ * source had sent it: after the values queued before it (as `map(cost)` then `observeOn`
+ * would), and the source is stopped at once. A value is stored before it is claimed, so the
+ * claim's callbacks (and a synchronous tracker scheduler's reclamation) see it as this
+ * queue's data, ahead of anything they push into the stream.
+ *
+ * The queue is a `Participant` that also has the optional `accountCollapsed(reason)` member:
+ * the tracker calls it once, after its books are settled, when the account is torn down
+ * without asking this participant first (closed, tracker shut down, or reclaimed while the
+ * queue was joining it). The stream then ends with `MemoryReclaimedError(reason)`. A value
+ * pushed while the quota system has already taken the queue but not yet told it (from inside
+ * the account's `collapse` event, or during `tracker.shutdown()`) ends the stream the same way.
  *
  * ## Example
  * ```ts

@@ -8,7 +8,7 @@ import { from, Observable, type ObservableInput, type ObservedValueOf, type Oper
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
-import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../lib/seam.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
 import { openStream } from './internal/accountArg.js';
 import { CostRing } from './internal/costQueue.js';
@@ -138,6 +138,12 @@ export function memquotaMap<T, O extends ObservableInput<unknown>>(
 
 type AnyStream = MapStream<unknown, unknown>;
 
+/** The life of an in-flight value: claimed but not started, its inner running, completed. */
+const PENDING = 0;
+const RUNNING = 1;
+const COMPLETED = 2;
+type InFlightState = typeof PENDING | typeof RUNNING | typeof COMPLETED;
+
 /** What every subscription of one `memquotaMap` operator shares. */
 interface MapSettings<T, R> {
   readonly project: (value: T, index: number) => ObservableInput<R>;
@@ -159,11 +165,11 @@ const INNER: OperatorHandlers<AnyStream, unknown, InFlight<unknown, unknown>> = 
   onNext: (stream, value) => stream.innerNext(value),
   onError: (stream, err) => stream.fail(err),
   onComplete: (_stream, inner) => {
-    inner.completed = true;
+    inner.phase = COMPLETED;
   },
   // As mergeMap: the next value starts once the completed inner is torn down.
   onFinalize: (stream, inner) => {
-    if (inner.completed) stream.innerDone(inner);
+    if (inner.phase === COMPLETED) stream.innerDone(inner);
   },
 };
 
@@ -184,7 +190,7 @@ const INNER: OperatorHandlers<AnyStream, unknown, InFlight<unknown, unknown>> = 
  * The links live on the inner subscriber, which exists anyway: no allocation beyond what
  * `mergeMap` allocates per inner.
  */
-class MapStream<T, R> implements Participant, CollapseListener {
+class MapStream<T, R> implements Participant {
   /** The source's subscriber: unsubscribed when the source ends or the stream ends. */
   readonly upstream: OperatorSubscriber<MapStream<T, R>, T>;
   /** Values waiting to start, FIFO; `null` until the first one waits. */
@@ -222,14 +228,31 @@ class MapStream<T, R> implements Participant, CollapseListener {
       return this.fail(err);
     }
     // Stored, then claimed: the claim can run user code, which must see the value as ours.
+    // A claim throws before it runs any user code, so on a throw the newest value is ours.
     const share = this.share;
-    const waiting = (this.waiting = CostRing.push(this.waiting, value, bytes, trackerOf(share).now()));
+    const arrivedAt = trackerOf(share).now();
+    if (this.canStart() && CostRing.lengthOf(this.waiting) === 0) {
+      // Starts at once: stored as in flight (not yet started, so that a value pushed from the
+      // claim's callbacks waits behind it), claimed, then started.
+      const inner = new InFlight<T, R>(this.destination, INNER as unknown as OperatorHandlers<MapStream<T, R>, R, InFlight<T, R>>, this, bytes, arrivedAt);
+      this.link(inner);
+      try {
+        claimShare(share, bytes);
+      } catch (err) {
+        this.unlink(inner);
+        return this.claimFailed(err);
+      }
+      if (this.gone) return;
+      this.start(inner, value);
+      this.drain(); // what the claim's callbacks pushed meanwhile
+      return;
+    }
+    const waiting = (this.waiting = CostRing.push(this.waiting, value, bytes, arrivedAt));
     try {
       claimShare(share, bytes);
     } catch (err) {
-      waiting.popNewest(); // a claim throws before it runs any user code: the newest is ours
-      const reason = goneReason(this.account, err);
-      return reason === null ? this.fail(err) : this.collapse(reason);
+      waiting.popNewest();
+      return this.claimFailed(err);
     }
     this.drain();
   }
@@ -297,21 +320,36 @@ class MapStream<T, R> implements Participant, CollapseListener {
 
   // Internals -----------------------------------------------------------------------------
 
+  /** Whether a value may start now: a free slot, and no value still waiting for its claim. */
+  private canStart(): boolean {
+    const newest = this.newest;
+    return this.active < this.settings.concurrency && (newest === null || newest.phase !== PENDING);
+  }
+
+  /** Starts waiting values while slots are free, in arrival order. */
   private drain(): void {
     const waiting = this.waiting;
     if (waiting === null) return;
-    const concurrency = this.settings.concurrency;
-    while (!this.gone && waiting.count > 0 && this.active < concurrency) {
+    while (!this.gone && waiting.count > 0 && this.canStart()) {
       const arrivedAt = waiting.oldestTime();
       const bytes = waiting.oldestCost();
       const value = waiting.shift();
-      this.start(value, bytes, arrivedAt);
+      const inner = new InFlight<T, R>(this.destination, INNER as unknown as OperatorHandlers<MapStream<T, R>, R, InFlight<T, R>>, this, bytes, arrivedAt);
+      this.link(inner);
+      this.start(inner, value);
     }
   }
 
-  private start(value: T, bytes: number, arrivedAt: number): void {
-    const inner = new InFlight<T, R>(this.destination, INNER as unknown as OperatorHandlers<MapStream<T, R>, R, InFlight<T, R>>, this, bytes, arrivedAt);
-    this.link(inner);
+  /** A claim threw: a share the quota system already took ends the stream as reclaimed. */
+  private claimFailed(err: unknown): void {
+    const reason = goneReason(this.account, err);
+    if (reason === null) this.fail(err);
+    else this.collapse(reason);
+  }
+
+  /** Projects `value` and subscribes `inner` (already linked and claimed) to the result. */
+  private start(inner: InFlight<T, R>, value: T): void {
+    inner.phase = RUNNING;
     let input: ObservableInput<R>;
     try {
       const project = this.settings.project;
@@ -390,8 +428,8 @@ class MapStream<T, R> implements Participant, CollapseListener {
 class InFlight<T, R> extends OperatorSubscriber<MapStream<T, R>, R, InFlight<T, R>> {
   older: InFlight<T, R> | null = null;
   younger: InFlight<T, R> | null = null;
-  /** Set when the inner completed (then its finalization starts the next value). */
-  completed = false;
+  /** `PENDING` until started, `RUNNING`, then `COMPLETED` (its finalization starts the next). */
+  phase: InFlightState = PENDING;
 
   constructor(
     destination: Subscriber<R>,

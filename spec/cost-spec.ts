@@ -80,6 +80,32 @@ describe('memoryCost', () => {
     expect(memoryCost(ring)).to.equal(24 + 8 + 8);
   });
 
+  it('counts a shared container once whether the value has few containers or many', () => {
+    const shared = { a: 1 }; // 50 bytes
+    // Few containers (remembered in a small array) and many (more than 16: a Set takes over).
+    const few = [shared, shared];
+    const many = [...Array.from({ length: 20 }, () => ({})), shared, shared];
+    expect(memoryCost(few)).to.equal(24 + 50 + 8);
+    expect(memoryCost(many)).to.equal(24 + 20 * 24 + 50 + 8);
+    // Nothing is remembered between calls: the same object costs in full again.
+    expect(memoryCost(shared)).to.equal(50);
+    expect(memoryCost(few)).to.equal(24 + 50 + 8);
+  });
+
+  it('never throws: what cannot be read is counted as far as it could be, plus 8', () => {
+    const partly = {
+      a: 1,
+      get b(): number {
+        throw new Error('no');
+      },
+    };
+    expect(memoryCost(partly)).to.equal(24 + (16 + 2 + 8) + 8);
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(memoryCost(proxy)).to.equal(24 + 8);
+    expect(memoryCost([proxy])).to.equal(24 + 32);
+  });
+
   it('answers a non-negative safe integer whatever the value', () => {
     const weird = [new Date(), /re/g, new Error('e'), new WeakMap(), Promise.resolve(), new Proxy({}, {}), Object.create(null)];
     weird.forEach((value, i) => {

@@ -124,7 +124,7 @@ describe('hardening (issue 13)', () => {
     it('keeps a claim made by an events$ subscriber during the over-release event', () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000 });
       const participation = tracker.newAccount().registerParticipant({ getOldest: () => 0, reclaim: () => 'collapsing' });
-      tracker.events$.subscribe((e) => {
+      const watching = tracker.events$.subscribe((e) => {
         if (e.type === 'participant-error') participation.claim(2);
       });
       participation.claim(41);
@@ -132,6 +132,9 @@ describe('hardening (issue 13)', () => {
       expectBooks(tracker);
       expect(tracker.used).to.equal(2);
       expect(participation.claimed).to.equal(2);
+      // Let go: the participant is held weakly, and its collection (a later participant-error)
+      // must not make this subscriber claim on a dead participation in another spec.
+      watching.unsubscribe();
     });
   });
 

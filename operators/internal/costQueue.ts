@@ -86,11 +86,14 @@ export class CostRing<T> {
     if (old === null) return new CostRing<T>(8);
     const capacity = old.values.length;
     const ring = new CostRing<T>(capacity * 2);
-    for (let n = 0, i = old.head; n < old.count; n++, i = (i + 1) & (capacity - 1)) {
-      ring.values[n] = old.values[i];
-      ring.meta[2 * n] = old.meta[2 * i]!;
-      ring.meta[2 * n + 1] = old.meta[2 * i + 1]!;
-    }
+    // The held values in order: from head to the end of the old ring, then the wrapped part.
+    const head = old.head;
+    const first = Math.min(old.count, capacity - head);
+    ring.meta.set(old.meta.subarray(2 * head, 2 * (head + first)), 0);
+    if (first < old.count) ring.meta.set(old.meta.subarray(0, 2 * (old.count - first)), 2 * first);
+    const values = ring.values;
+    const from = old.values;
+    for (let n = 0, i = head; n < old.count; n++, i = (i + 1) & (capacity - 1)) values[n] = from[i];
     ring.count = old.count;
     return ring;
   }

@@ -29,7 +29,7 @@
  */
 import type { Account } from '../../lib/account.js';
 import { MemoryReclaimedError, MemquotaError } from '../../lib/errors.js';
-import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
 import { CostRing } from './costQueue.js';
 import type { OnReclaim } from './options.js';
@@ -74,7 +74,7 @@ export function goneReason(account: Account, err: unknown): CollapseReason | nul
  * `collapsed(error)` (`error` is `undefined` when `onReclaim` is `'complete'`). The owner's own
  * teardown is `close()`, which does not call `collapsed`.
  */
-export abstract class ParticipantQueue<T> implements Participant, CollapseListener {
+export abstract class ParticipantQueue<T> implements Participant {
   /** The values, their costs and arrival times; `null` until the first value. */
   private ring: CostRing<T> | null = null;
   /** This queue's record in the books (the operators claim on it without a handle). */

@@ -38,7 +38,7 @@ import { Subscription, type Observer, type Subscriber } from 'rxjs';
 import type { Account } from '../../lib/account.js';
 import { memoryCost } from '../../lib/cost.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
-import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
 import { CostRing } from './costQueue.js';
 import { checkedCost } from './options.js';
@@ -92,7 +92,7 @@ export function chunkCost(value: unknown): number {
  * has taken (in order), `drained()` when it accepts again, and `sinkEnded()` / `sinkFailed()`
  * when it finished or broke.
  */
-export abstract class SinkShare<T> extends Subscription implements Observer<T>, Participant, CollapseListener {
+export abstract class SinkShare<T> extends Subscription implements Observer<T>, Participant {
   /** Values the sink is too full to take, with cost and arrival time. */
   private waiting: CostRing<T> | null = null;
   /** The cost and arrival time of each value handed to the sink and not yet called back. */

@@ -36,7 +36,7 @@ function heldStream(kind: Kind, account: Account | (() => Account), cost: (v: st
     return { push: (v: string) => source.next(v), log, started: log, subscription, flush: () => stalled.flush() };
   }
   if (kind === 'memquotaMap') {
-    const gate = new Subject<void>();
+    // Inners that never end: every value stays claimed (in flight or waiting).
     const subscription = record(
       log,
       source.pipe(
@@ -44,13 +44,13 @@ function heldStream(kind: Kind, account: Account | (() => Account), cost: (v: st
           account,
           (v) => {
             started.push(v);
-            return new Subject<string>().pipe((inner) => inner) as Observable<string>;
+            return NEVER as Observable<string>;
           },
           { cost },
         ),
       ),
     );
-    return { push: (v: string) => source.next(v), log, started, subscription, flush: () => gate.next() };
+    return { push: (v: string) => source.next(v), log, started, subscription, flush: () => undefined };
   }
   const { sender, receiver } = memquotaQueue<string>(account, { cost });
   // The consumer exists before it subscribes, so that a callback can unsubscribe it while the
