@@ -48,7 +48,7 @@ export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport, type AccountOptions
 export { Account, WeakAccount } from './lib/account.js';
 export { Participation } from './lib/participation.js';
 export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
-export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING } from './lib/config.js';
+export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING, AUTO_HEAP_SHARE } from './lib/config.js';
 export type {
   CollapseReason,
   MemquotaConfig,
@@ -66,6 +66,7 @@ export { memoryCost } from './lib/cost.js';
 export { memquota, type MemquotaOptions } from './operators/memquota.js';
 export { memquotaQueue, type MemquotaQueueOptions, type MemquotaChannel, type QueueSender, type QueueReceiver } from './operators/memquotaQueue.js';
 export type { OnReclaim } from './operators/internal/participantQueue.js';
+export type { AccountArg } from './operators/internal/accountArg.js';
 export { memquotaMap, type MemquotaMapOptions } from './operators/memquotaMap.js';
 export { shedOnPressure, PressureError, type ShedOnPressureOptions } from './operators/shedOnPressure.js';
 export { writeToStream, type WriteToStreamOptions, type WritableStreamLike, type WritableStreamWriterLike } from './operators/writeToStream.js';

@@ -24,7 +24,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { builtinModules } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -44,7 +44,8 @@ const CHROMIUM_ARGS = [
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const bundlePath = join(root, 'dist', 'index.js');
+const distDir = join(root, 'dist');
+const bundlePath = join(distDir, 'index.js');
 const rxjsUmdPath = join(root, 'node_modules', 'rxjs', 'dist', 'bundles', 'rxjs.umd.min.js');
 
 let failed = false;
@@ -55,6 +56,26 @@ function fail(message) {
 
 // ---------------------------------------------------------------------------------------
 // 1. Static check of the bundle
+
+/**
+ * The package ships one module per source file: from dist/index.js, follow the relative
+ * imports (every one must stay inside dist/) and check each module reached.
+ */
+async function staticCheckGraph(entry) {
+  const seen = new Set([entry]);
+  const code = [];
+  for (const file of seen) {
+    const text = await readFile(file, 'utf8');
+    code.push(text);
+    for (const m of text.matchAll(/\b(?:import|export)\s[^'";]*?\bfrom\s*(['"])(\.{1,2}\/[^'"]+)\1|\bimport\s*(['"])(\.{1,2}\/[^'"]+)\3/g)) {
+      const target = join(dirname(file), m[2] ?? m[4]);
+      if (!target.startsWith(distDir + sep)) fail(`${file.slice(root.length + 1)} imports ${m[2] ?? m[4]}, outside dist/`);
+      else seen.add(target);
+    }
+  }
+  console.log(`ok   graph: dist/index.js reaches ${seen.size} modules of dist/`);
+  staticCheck(code.join('\n'));
+}
 
 function staticCheck(code) {
   const builtins = new Set(builtinModules);
@@ -69,15 +90,18 @@ function staticCheck(code) {
   for (const [how, re] of patterns) {
     for (const m of code.matchAll(re)) specifiers.push({ how, spec: m[2] });
   }
-  const offenders = specifiers.filter(({ how, spec }) => isBuiltin(spec) || (how !== 'require' && spec !== 'rxjs' && !spec.startsWith('rxjs/')));
+  const isInternal = (spec) => spec.startsWith('./') || spec.startsWith('../');
+  const offenders = specifiers.filter(
+    ({ how, spec }) => isBuiltin(spec) || (how !== 'require' && spec !== 'rxjs' && !spec.startsWith('rxjs/') && !isInternal(spec)),
+  );
   if (/\bcreateRequire\b/.test(code)) offenders.push({ how: 'createRequire', spec: 'createRequire' });
-  const imports = [...new Set(specifiers.map(({ how, spec }) => `${how} ${spec}`))];
+  const imports = [...new Set(specifiers.filter(({ spec }) => !isInternal(spec)).map(({ how, spec }) => `${how} ${spec}`))];
   if (offenders.length > 0) {
-    fail(`dist/index.js reaches outside rxjs: ${offenders.map(({ how, spec }) => `${how} '${spec}'`).join(', ')}`);
+    fail(`dist/index.js and its modules reach outside rxjs: ${offenders.map(({ how, spec }) => `${how} '${spec}'`).join(', ')}`);
   } else if (!imports.includes("import rxjs")) {
     fail('dist/index.js does not import rxjs: is it the rollup ESM bundle?');
   } else {
-    console.log(`ok   static: dist/index.js imports only ${imports.join(', ')} (no Node built-in, no require)`);
+    console.log(`ok   static: dist/index.js and its modules import only ${imports.join(', ')} (no Node built-in, no require)`);
   }
 }
 
@@ -101,8 +125,6 @@ async function startServer() {
   const routes = new Map([
     ['/', [join(here, 'page.html'), 'text/html']],
     ['/scenario.js', [join(here, 'scenario.js'), 'text/javascript']],
-    ['/dist/index.js', [bundlePath, 'text/javascript']],
-    ['/dist/index.js.map', [`${bundlePath}.map`, 'application/json']],
     ['/rxjs.umd.min.js', [rxjsUmdPath, 'text/javascript']],
   ]);
   const server = createServer((req, res) => {
@@ -113,7 +135,9 @@ async function startServer() {
     };
     if (path === '/rxjs-shim.js') return send(200, 'text/javascript', shim);
     if (path === '/favicon.ico') return send(204, 'text/plain', '');
-    const route = routes.get(path);
+    // Every ESM module of dist/ and its source map (the package is one module per source file).
+    const inDist = /^\/dist\/[\w/.-]+\.js(\.map)?$/.test(path) && !path.includes('..');
+    const route = inDist ? [join(root, path), path.endsWith('.map') ? 'application/json' : 'text/javascript'] : routes.get(path);
     if (route === undefined) return send(404, 'text/plain', 'not found');
     readFile(route[0]).then(
       (body) => send(200, route[1], body),
@@ -225,7 +249,7 @@ async function main() {
     fail('dist/index.js is missing: run `npm run build` first');
     return;
   }
-  staticCheck(await readFile(bundlePath, 'utf8'));
+  await staticCheckGraph(bundlePath);
   if (!existsSync(CHROMIUM)) {
     if (process.env.CI) fail(`${CHROMIUM} is missing (CI must install it: apt-get install chromium)`);
     else console.log('skipped: chromium not installed (apt-get install chromium)');

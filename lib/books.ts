@@ -30,7 +30,8 @@
  * {@link Ledger} interface, the tracker through {@link Books}.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import { MemquotaError } from './errors.js';
 import type { CollapseReason, Participant, ParticipantFault } from './types.js';

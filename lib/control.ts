@@ -6,7 +6,8 @@
  * installer ({@link GuardInstaller}); `controlOf(tracker)` gives it to specs.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import type { Observable } from 'rxjs';
 import type { ReclaimCause, TrackerOptions } from './types.js';

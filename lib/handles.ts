@@ -49,8 +49,8 @@ export function recordOfAccount(value: unknown, what: string): AccountRecord {
   return (value as unknown as { [ACCOUNT_BRAND]: AccountRecord })[ACCOUNT_BRAND];
 }
 
-const accountHandles = new FinalizationRegistry<AccountRecord>((rec) => rec.ledger.dropAccountHandle(rec));
-const participationHandles = new FinalizationRegistry<ParticipantRecord>((rec) => rec.account.ledger.dropParticipantHandle(rec));
+const accountHandles = /* @__PURE__ */ new FinalizationRegistry<AccountRecord>((rec) => rec.ledger.dropAccountHandle(rec));
+const participationHandles = /* @__PURE__ */ new FinalizationRegistry<ParticipantRecord>((rec) => rec.account.ledger.dropParticipantHandle(rec));
 
 function handleClosed(): MemquotaError {
   return new MemquotaError('AccountClosed', 'this Account handle was closed');

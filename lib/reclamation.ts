@@ -43,7 +43,8 @@
  * `tracker.settled()` therefore does not deadlock; it waits until the deadline.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { participantsOf, type AccountRecord, type Books, type ParticipantRecord } from './books.js';

@@ -8,7 +8,8 @@
  * core; their implementation may move.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import type { ParticipantRecord } from './books.js';
 import { claimOn, isAccount as isAccountHandle, recordOfAccount, registerRecord, releaseOn, type Account } from './handles.js';

@@ -10,7 +10,8 @@
  * Snapshots of `usage$` are built only while someone subscribes.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { MemquotaEvent, Usage } from './types.js';

@@ -100,7 +100,12 @@ export interface TrackerOptions {
    * oldest-first until the tracker's own estimate brings it back under (`reclaim-start
    * { cause: 'heap' }`). Default on; `false` turns it off; 0 < mark < 1.
    */
-  heapGuard?: boolean | { mark?: number };
+  heapGuard?:
+    | boolean
+    | {
+        /** The mark, as a fraction of the usable heap: 0 < mark < 1, default 0.8. */
+        mark?: number;
+      };
   /**
    * While pressure is high, data older than this many ms is reclaimed (`cause: 'stale'`), so a
    * producer gated on `pressure$` never deadlocks behind a stuck consumer: an account stuck when

@@ -4,7 +4,8 @@
  * and the accounts given to `trackAccount`. Internal; the OpenTelemetry entry imports it too.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import type { Subscription } from 'rxjs';
 import type { Account, MemoryQuotaTracker, MemquotaEvent, ReclaimCause, WeakAccount } from '../index.js';

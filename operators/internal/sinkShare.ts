@@ -31,7 +31,8 @@
  * end find `gone` and do nothing.
  *
  * @module
- * @internal
+ * Internal: not part of the public API. (Not tagged as such: with `stripInternal`, a tag in
+ * the file's first comment strips its first import from the declarations.)
  */
 import { Subscription, type Observer, type Subscriber } from 'rxjs';
 import type { Account } from '../../lib/account.js';
