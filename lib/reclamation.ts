@@ -252,7 +252,8 @@ export class Reclaimer {
       run.steps(),
       (outcome) => {
         if (isCurrent()) {
-          const stall = outcome === 'no-candidate' && books.used > ctx.lowWater();
+          // Only a run that considered every account can say none is left.
+          const stall = outcome === 'no-candidate' && run.request.olderThan === undefined && books.used > ctx.lowWater();
           this.#setSchedule(stall ? { kind: 'stalled', at: books.used } : { kind: 'idle' });
         }
         ctx.signals.event({ type: 'reclaim-end', used: books.used, victims: run.victims, outcome, durationMs: ctx.clock() - startedAt });

@@ -10,12 +10,12 @@
  * @module
  * @internal
  */
-import type { CollapseListener, ParticipantRecord } from './books.js';
+import type { ParticipantRecord } from './books.js';
 import { claimOn, isAccount as isAccountHandle, recordOfAccount, registerRecord, releaseOn, type Account } from './handles.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { Participant } from './types.js';
 
-export type { CollapseListener };
+export type { CollapseListener } from './books.js';
 
 /** An operator participant's record in the books (opaque to operators). */
 export type Share = ParticipantRecord;
