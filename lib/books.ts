@@ -328,6 +328,12 @@ export class Books implements Ledger {
     p.target = new WeakRef(participant);
     // No unregister at tear-down (a hash lookup each): a late callback finds the record dead.
     this.#collected.register(participant, p);
+    // What it claimed while being constructed was held by a stand-in with no data age: a run
+    // then found no candidate. Now it has one: look again.
+    if (p.used !== 0 && this.#state === 'running') {
+      this.#hooks.candidateAppeared(p.account);
+      this.#hooks.changed(0);
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -389,7 +395,7 @@ export class Books implements Ledger {
     let told: CollapseListener[] | null = null;
     let freed = 0;
     for (let p = acc.firstParticipant; p !== null; p = acc.firstParticipant) {
-      const participant = p.participant() as Partial<CollapseListener> | undefined;
+      const participant = p.participant();
       if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
       const bytes = this.#unlinkParticipant(p);
       if (bytes !== 0) this.#book(p, -bytes, true);

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
-import { Subject, Subscription, type SchedulerLike } from 'rxjs';
+import { Subject, Subscription, queueScheduler, type SchedulerLike } from 'rxjs';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
 import { ConfigError, MemquotaError } from '../lib/errors.js';
 import { memquota } from '../operators/memquota.js';
@@ -272,6 +272,24 @@ describe('hardening (issue 13)', () => {
       )
         .to.throw(MemquotaError, /shut down/)
         .with.property('kind', 'TrackerShutdown');
+    });
+
+    it('data claimed inside registerParticipantWith becomes a candidate once make() returns (found by the property test)', async () => {
+      // With a synchronous scheduler the claim in make() runs reclamation while a stand-in with
+      // no data age answers for the participant: no candidate, the tracker stalls.
+      const tracker = MemoryQuotaTracker.create({ max: 500, lowWater: 300 }, { scheduler: queueScheduler });
+      const ps: TestParticipant[] = [];
+      const made = tracker.newAccount().registerParticipantWith((participation) => {
+        const p = new TestParticipant();
+        p.participation = participation;
+        p.claim(501, 0);
+        return p;
+      });
+      ps.push(made);
+      await tracker.settled();
+      expectBooks(tracker, ps, { accounts: 0 });
+      expect(made.reclaimCalls).to.equal(1);
+      expect(tracker.used).to.be.at.most(tracker.max);
     });
 
     it('the collapse event of a reclaimed operator stream reports the bytes its account held', async () => {
