@@ -29,7 +29,7 @@
  * ## Yielding
  * A run never blocks the event loop for long: after a batch of victims (or of scanned
  * accounts) that took {@link BATCH_MS} ms, or {@link BATCH_VICTIMS} victims, it yields a
- * macrotask (`setImmediate`, else `setTimeout(0)`, unref'd). With the `yieldScheduler`
+ * macrotask (`setImmediate`, else `setTimeout(0)`). With the `yieldScheduler`
  * option it yields through an action on that scheduler instead, and batches are counted only
  * (every {@link BATCH_VICTIMS} victims, 8192 scanned accounts), never timed: with a virtual
  * scheduler in specs, yields are deterministic. Claims and releases that arrive meanwhile are
@@ -122,11 +122,17 @@ export interface ReclaimContext {
   afterRun(): void;
 }
 
+/**
+ * The next turn of the event loop (`setImmediate`, else `setTimeout(0)`). Not unref'd on
+ * purpose: it runs at the very next turn, so it cannot keep an idle process alive, while an
+ * unref'd one would let a process that awaits `settled()` exit in the middle of a run. (The
+ * reclaim deadline, which can be long, is unref'd.)
+ */
 function macrotask(): Promise<void> {
   return new Promise<void>((resolve) => {
-    const g = globalThis as { setImmediate?: (f: () => void) => { unref?: () => void } };
-    const handle = typeof g.setImmediate === 'function' ? g.setImmediate(resolve) : (setTimeout(resolve, 0) as unknown as { unref?: () => void });
-    handle?.unref?.();
+    const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+    if (typeof g.setImmediate === 'function') g.setImmediate(resolve);
+    else setTimeout(resolve, 0);
   });
 }
 

@@ -126,7 +126,7 @@ const guardInstallers: readonly GuardInstaller[] = [];
  * live participant, and the reclamation that brings the total back down.
  *
  * Trackers are independent of each other. A tracker holds no timer while idle: a process that
- * stops using it can exit (the reclaim deadline and the yields of a run are unref'd).
+ * stops using it can exit (the reclaim deadline is unref'd; a run's yields end with the run).
  *
  * ## Example
  * ```ts

@@ -99,7 +99,7 @@ export interface TrackerOptions {
   reclaimTimeout?: number;
   /**
    * Where a reclamation run yields between batches (so that it never blocks the event loop for
-   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`), unref'd. Pass a
+   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`). Pass a
    * virtual scheduler (`TestScheduler`, `VirtualTimeScheduler`) to make yields deterministic.
    */
   yieldScheduler?: SchedulerLike;
