@@ -320,8 +320,10 @@ export class Run {
   readonly #heap = new MinHeap<AccountRecord>();
   /** `books.releases` when the heap's keys were last known true. */
   #keysCheckedAt = -1;
-  /** The accounts being asked, while answers are pending. */
-  #asked: Map<AccountRecord, Target> | null = null;
+  /** The accounts being asked, while answers are pending (most victims: one). */
+  #asked: Target[] | null = null;
+  /** An index of `#asked` when a victim has many descendants. */
+  #askedIndex: Map<AccountRecord, Target> | null = null;
   #stopped = false;
   #batchStart = 0;
   #batchVictims = 0;
@@ -339,7 +341,15 @@ export class Run {
   }
 
   heldWhenAsked(acc: AccountRecord): number | undefined {
-    return this.#asked?.get(acc)?.held;
+    return this.#target(acc)?.held;
+  }
+
+  #target(acc: AccountRecord): Target | undefined {
+    const asked = this.#asked;
+    if (asked === null) return undefined;
+    if (this.#askedIndex !== null) return this.#askedIndex.get(acc);
+    for (const target of asked) if (target.acc === acc) return target;
+    return undefined;
   }
 
   /**
@@ -501,9 +511,9 @@ export class Run {
     }
     const before = books.used;
     const victimBytes = victim.used;
-    const asked = new Map<AccountRecord, Target>();
-    for (const acc of targets) asked.set(acc, { acc, held: acc.used, partial: false });
+    const asked: Target[] = targets.map((acc) => ({ acc, held: acc.used, partial: false }));
     this.#asked = asked;
+    this.#askedIndex = asked.length > 8 ? new Map(asked.map((t) => [t.acc, t])) : null;
     let pending: Set<ParticipantRecord> | null = null;
     let waits: Promise<void>[] | null = null;
     for (const acc of targets) {
@@ -558,7 +568,7 @@ export class Run {
 
   #settle(p: ParticipantRecord, answer: unknown): void {
     if (answer === 'partial') {
-      const target = this.#asked?.get(p.account);
+      const target = this.#target(p.account);
       if (p.live && target !== undefined) target.partial = true;
       return;
     }
@@ -570,12 +580,13 @@ export class Run {
   }
 
   /** Step 4: every answer is in: tear down what collapsed; a partial victim that changed goes back. */
-  #finish(asked: Map<AccountRecord, Target>, victim: AccountRecord, key: number, victimBytes: number, before: number): void {
+  #finish(asked: readonly Target[], victim: AccountRecord, key: number, victimBytes: number, before: number): void {
     const books = this.#ctx.books;
-    for (const target of asked.values()) {
+    for (const target of asked) {
       if (target.acc.state === 'open' && !target.partial) books.teardownAccount(target.acc, 'reclaimed');
     }
     this.#asked = null;
+    this.#askedIndex = null;
     const counters = this.#ctx.counters;
     if (books.used < before) counters.bytesReclaimed += before - books.used;
     if (victim.state === 'open') {
