@@ -41,8 +41,9 @@
  *   (`invalid-age`) and its data counts as the oldest.
  * - `Participant.reclaim()`, and any subscriber of `events$`, `usage$`, `pressure$` or
  *   `collapsed$`, may call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle;
- *   reclamation reads `used` afresh after every answer. What a subscriber causes reaches every
- *   subscriber after the current emission, in order (no nested emission).
+ *   reclamation reads `used` afresh after every answer. A `pressure$` or `usage$` change a
+ *   subscriber causes reaches every subscriber after the current emission, in order (no nested
+ *   emission); `events$` tells events as they happen.
  * - A `reclaim()` answer is inspected inside the guard: a hostile answer (a throwing `then`, a
  *   revoked Proxy) is the participant's fault. An answer that never comes is cut off by the
  *   reclaim deadline (`reclaimTimeout`); `shutdown()` always resolves `settled()`.

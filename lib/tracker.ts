@@ -6,7 +6,8 @@
  *   (claim, release, participant tear-down, account tear-down);
  * - `reclamation.ts`: the scheduling state (`idle | pending | running | stalled`) and one
  *   object per run;
- * - `signals.ts`: `events$`, `usage$`, `pressure$`, each emitting in order (no nesting);
+ * - `signals.ts`: `events$` (told as they happen), `usage$`, `pressure$` (in order, no
+ *   nested emission);
  * - `handles.ts`: `Account`, `WeakAccount`, `Participation`, which know the books through
  *   the narrow `Ledger` interface;
  * - this file: configuration, and what follows a change of the books (pressure edges, a
@@ -158,8 +159,8 @@ export class MemoryQuotaTracker {
 
   /**
    * Every observer of what the tracker does: `reclaim-start`, `victim`, `collapse`,
-   * `reclaim-end`, `participant-error`. Subscribers may call back into the tracker; events
-   * that causes reach every subscriber after the current one, in order.
+   * `reclaim-end`, `participant-error`, told as they happen. Subscribers may call back into
+   * the tracker (an event they cause is told at once, nested).
    */
   readonly events$: Observable<MemquotaEvent>;
 
