@@ -183,6 +183,11 @@ export interface BooksHooks {
    * `undefined` when it is not being asked.
    */
   heldWhenAsked(acc: AccountRecord): number | undefined;
+  /**
+   * `acc` became a descendant of an account whose reclaim answers are pending (a child opened
+   * or a parent added meanwhile): it is reclaimed with it.
+   */
+  joinedVictim(acc: AccountRecord): void;
 }
 
 /** What the handles know of the books: nothing else. */
@@ -296,17 +301,13 @@ export class Books implements Ledger {
     if (parent.children === NO_LINKS) parent.children = new Set();
     (child.parents as Set<AccountRecord>).add(parent);
     (parent.children as Set<AccountRecord>).add(child);
+    // A child of an account whose reclaim answers are pending joins that reclamation.
+    if (this.#hooks.heldWhenAsked(parent) !== undefined) this.#hooks.joinedVictim(child);
   }
 
-  /**
-   * A parent must be open, and not waiting for its reclaim answers: a child opened under a
-   * victim then would never be asked and survive alone, so it is refused (`AccountClosed`).
-   */
+  /** A parent must be open. */
   #checkParent(parent: AccountRecord): void {
     if (parent.state !== 'open') throw accountGone(parent);
-    if (this.#hooks.heldWhenAsked(parent) !== undefined) {
-      throw new MemquotaError('AccountClosed', `account ${accountLabel(parent)} is being reclaimed: no child account can be added under it`);
-    }
   }
 
   addParticipant(acc: AccountRecord, participant: Participant): ParticipantRecord {

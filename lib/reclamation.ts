@@ -197,6 +197,12 @@ export class Reclaimer {
     return s.kind === 'running' ? s.run.heldWhenAsked(acc) : undefined;
   }
 
+  /** `acc` became a descendant of an account being asked: it goes with it. */
+  joinedVictim(acc: AccountRecord): void {
+    const s = this.#schedule;
+    if (s.kind === 'running') s.run.include(acc);
+  }
+
   /**
    * Starts (or extends) reclamation: `pending` on the scheduler when idle or stalled; a
    * pending or running one is extended to `downTo` and `olderThan`.
@@ -342,6 +348,24 @@ export class Run {
 
   heldWhenAsked(acc: AccountRecord): number | undefined {
     return this.#target(acc)?.held;
+  }
+
+  /**
+   * Includes `acc` and its descendants in the victim being asked (they became descendants of
+   * it while its answers were pending): they are torn down with it unless it stays.
+   */
+  include(acc: AccountRecord): void {
+    const asked = this.#asked;
+    if (asked === null) return;
+    const stack = [acc];
+    while (stack.length > 0) {
+      const next = stack.pop()!;
+      if (this.#target(next) !== undefined) continue;
+      const target: Target = { acc: next, held: next.used, partial: false };
+      asked.push(target);
+      this.#askedIndex?.set(next, target);
+      for (const child of next.children) stack.push(child);
+    }
   }
 
   #target(acc: AccountRecord): Target | undefined {

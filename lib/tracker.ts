@@ -199,6 +199,7 @@ export class MemoryQuotaTracker {
         candidateAppeared: (acc) => this.reclaimer.candidateAppeared(acc),
         collapsed: (acc, reason, released) => this.collapsed(acc, reason, released),
         heldWhenAsked: (acc) => this.reclaimer.heldWhenAsked(acc),
+        joinedVictim: (acc) => this.reclaimer.joinedVictim(acc),
       },
       config.softMax,
     );
@@ -291,8 +292,8 @@ export class MemoryQuotaTracker {
    *   unique; the numeric `id` is). An `Account` made by another copy of the package (ESM
    *   and CJS builds in one process) is accepted when it belongs to this tracker.
    * @return The only handle of the new account: close it (or let it be collected) to free it.
-   * @throws MemquotaError `TrackerShutdown`; `AccountClosed` for a closed parent, or one being
-   *   reclaimed (waiting for its participants' answers).
+   * @throws MemquotaError `TrackerShutdown`; `AccountClosed` for a closed parent. A child
+   *   opened under an account whose reclaim answers are pending is reclaimed with it.
    * @throws TypeError if `parent` is not an `Account` of this tracker, or `name` not a string.
    */
   newAccount(parentOrOptions?: Account | AccountOptions): Account {

@@ -223,8 +223,9 @@ describe('hardening (issue 13)', () => {
   });
 
   describe('11. a child account under a victim whose answer is pending', () => {
-    it('is refused with AccountClosed (it would never be asked)', async () => {
+    it('is included in the reclamation: torn down with the victim (reclaimed), its participants told', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
+      const events = recordEvents(tracker);
       const ps: TestParticipant[] = [];
       const victim = tracker.newAccount();
       const other = tracker.newAccount();
@@ -239,14 +240,26 @@ describe('hardening (issue 13)', () => {
       p.claim(1200);
       await turns(2);
       expect(p.reclaimCalls).to.equal(1);
-      expect(() => victim.newChild()).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expect(() => tracker.newAccount({ parent: victim })).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expect(() => other.addParent(victim)).to.throw(MemquotaError, /is being reclaimed/).with.property('kind', 'AccountClosed');
-      expectBooks(tracker, ps, { accounts: 2 });
+      // Opened, or linked, while the victim's answer is pending.
+      const child = victim.newChild();
+      const grandchild = child.newChild();
+      const named = tracker.newAccount({ parent: victim, name: 'late' });
+      other.addParent(victim);
+      const told: string[] = [];
+      const late = new TestParticipant(1);
+      late.participation = child.registerParticipant(Object.assign(late, { accountCollapsed: (why: string) => told.push(why) }));
+      ps.push(late);
+      late.claim(100);
+      expectBooks(tracker, ps, { accounts: 5 });
       answer('collapsing');
       await tracker.settled();
-      expectBooks(tracker, ps, { accounts: 1 });
-      expect(victim.closed).to.equal(true);
+      expectBooks(tracker, ps, { accounts: 0 });
+      for (const account of [victim, child, grandchild, named, other]) expect(account.closed, `account ${account.id}`).to.equal(true);
+      const reasons = events.flatMap((e) => (e.type === 'collapse' ? [e.reason] : []));
+      expect(reasons).to.deep.equal(['reclaimed', 'reclaimed', 'reclaimed', 'reclaimed', 'reclaimed']);
+      expect(told).to.deep.equal(['reclaimed']);
+      expect(late.participation.closed).to.equal(true);
+      expect(tracker.used).to.equal(0);
     });
   });
 

@@ -343,6 +343,14 @@ class World {
     }
   }
 
+  isReclaimable(account: ModelAccount): boolean {
+    return this.runActive && this.reclaimable.has(account.id);
+  }
+
+  markReclaimable(account: ModelAccount): void {
+    this.reclaimable.add(account.id);
+  }
+
   /** The tracker must not consult a participant the model knows to be gone. */
   expectAsked(p: PropParticipant, what: string): void {
     if (p.model && this.isGone(p.model)) this.violations.push(`${what}() called on a participant that is gone`);
@@ -464,7 +472,12 @@ class World {
 function link(parent: ModelAccount, child: ModelAccount): void {
   parent.children.add(child);
   child.parents.add(parent);
+  // Linked under an account of the current run's victims: reclaimed with it.
+  if (currentWorld?.isReclaimable(parent)) for (const d of descendantsOf(child)) currentWorld.markReclaimable(d);
 }
+
+/** The world of the scenario running now (for `link`). */
+let currentWorld: World | undefined;
 
 function descendantsOf(root: ModelAccount): Set<ModelAccount> {
   const seen = new Set<ModelAccount>([root]);
@@ -516,13 +529,6 @@ async function step(world: World, op: Op): Promise<void> {
   const handleAt = (i: number): AccountHandle | undefined => world.accountHandles[i % Math.max(1, world.accountHandles.length)];
   const participantAt = (i: number): ModelParticipant | undefined => world.participants[i % Math.max(1, world.participants.length)];
   const handleDead = (h: AccountHandle): boolean => h.closedByTest || h.account.reason !== undefined;
-  // A child under an account whose reclaim answers are pending is refused (AccountClosed, "is
-  // being reclaimed"); the model knows only that some answer is pending.
-  const refusedWhileAsked = (err: unknown): boolean =>
-    err instanceof MemquotaError &&
-    err.kind === 'AccountClosed' &&
-    /is being reclaimed/.test(err.message) &&
-    world.participants.some((mp) => mp.tp.pending);
 
   switch (op.kind) {
     case 'newAccount':
@@ -534,7 +540,7 @@ async function step(world: World, op: Op): Promise<void> {
       let child: Account | undefined;
       const err = outcome(() => (child = h.handle.newChild()));
       if (handleDead(h)) expectKind(err, 'AccountClosed', 'newChild on a dead handle');
-      else if (!refusedWhileAsked(err)) {
+      else {
         expect(err, 'newChild').to.equal(undefined);
         world.addAccount(child!, h.account);
       }
@@ -548,7 +554,7 @@ async function step(world: World, op: Op): Promise<void> {
       if (handleDead(h) || handleDead(p)) expectKind(err, 'AccountClosed', 'addParent with a dead handle');
       else if (h.account.parents.has(p.account)) expectKind(err, 'ChildAccountAlreadyExists', 'addParent twice');
       else if (descendantsOf(h.account).has(p.account)) expect(err, 'addParent making a cycle').to.be.instanceOf(TypeError);
-      else if (!refusedWhileAsked(err)) {
+      else {
         expect(err, 'addParent').to.equal(undefined);
         link(p.account, h.account);
       }
@@ -794,6 +800,7 @@ function subscribeReentrant(world: World, op: Extract<Op, { kind: 'reentrant' }>
 
 async function runScenario(setup: Setup, ops: readonly Op[]): Promise<void> {
   const world = new World(setup);
+  currentWorld = world;
   for (let i = 0; i < setup.accounts; i++) await step(world, { kind: 'newAccount' });
   for (const [i, p] of setup.participants.entries()) {
     await step(world, { kind: 'register', h: i, oldestMode: p.oldestMode, reclaimMode: p.reclaimMode, viaWith: i % 2 === 1, initial: 0 });
