@@ -58,7 +58,7 @@ import type { ParticipantFault, ReclaimCause, Reclaimed, VictimPolicy } from './
 export const NO_DATA_SLOP = 4096;
 
 /** A batch of a run ends after this many ms of work (then the run yields). */
-export const BATCH_MS = 4;
+export const BATCH_MS = 8;
 /** A batch of a run ends after this many victims at most. */
 export const BATCH_VICTIMS = 512;
 /** Accounts scanned per batch at most. */
@@ -404,7 +404,8 @@ export class Run {
       if (victim === undefined) return 'no-candidate';
       this.victims++;
       this.#ctx.counters.victims++;
-      yield this.#ask(victim.acc, victim.key);
+      const answers = this.#ask(victim.acc, victim.key);
+      if (answers !== undefined) yield answers;
       if (books.used < lowest) {
         lowest = books.used;
         fruitless = 0;
