@@ -186,26 +186,25 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
       return finished || ending !== null;
     },
     next(value: T) {
-      if (sender.closed) return;
+      if (finished || ending !== null) return; // closed
       let bytes: number;
       try {
         bytes = checkedCost(cost(value));
-        if (queue.length === 0 && !delivering) {
-          if (consumer !== null) {
-            // Straight through, never held; what the consumer sends meanwhile waits its turn.
-            delivering = true;
-            consumer.next(value);
-            delivering = false;
-            if (queue.length > 0) drain();
-            return;
-          }
-          if (pull !== null) {
-            const p = pull;
-            pull = null;
-            return p.resolve({ value, done: false });
-          }
+        // Buffered: behind queued values, inside a delivery, or nobody pulling yet.
+        if (delivering || (consumer === null && pull === null) || queue.length > 0) {
+          if (!queue.enqueue(value, bytes)) return;
+        } else if (consumer !== null) {
+          // Straight through, never held; what the consumer sends meanwhile waits its turn.
+          delivering = true;
+          consumer.next(value);
+          delivering = false;
+          if (queue.length > 0) drain();
+          return;
+        } else {
+          const p = pull!;
+          pull = null;
+          return p.resolve({ value, done: false });
         }
-        if (!queue.enqueue(value, bytes)) return;
       } catch (err) {
         // A throwing cost or a refused claim ends the channel with that error.
         sender.error(err);

@@ -20,7 +20,7 @@ export class CostRing<T> {
   count = 0;
 
   private constructor(capacity: number) {
-    this.values = new Array<T | undefined>(capacity).fill(undefined);
+    this.values = new Array<T | undefined>(capacity);
     this.meta = new Float64Array(2 * capacity);
   }
 
