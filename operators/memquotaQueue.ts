@@ -270,8 +270,11 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     const iterator: AsyncIterator<T> = {
       next(): Promise<IteratorResult<T>> {
         if (returned || finished) return Promise.resolve({ value: undefined, done: true });
-        if (consumer !== null || (puller !== null && puller !== iterator) || pull !== null) return Promise.reject(busy());
-        puller = iterator;
+        if (pull !== null) return Promise.reject(busy());
+        if (puller !== iterator) {
+          if (consumer !== null || puller !== null) return Promise.reject(busy());
+          puller = iterator;
+        }
         if (queue.length > 0) return Promise.resolve({ value: queue.dequeue(), done: false });
         return waitForValue();
       },
