@@ -20,6 +20,7 @@ export class CostRing<T> {
   count = 0;
 
   private constructor(capacity: number) {
+    // Not pre-filled: a slot is read only after it was written (holes read as undefined).
     this.values = new Array<T | undefined>(capacity);
     this.meta = new Float64Array(2 * capacity);
   }
