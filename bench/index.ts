@@ -17,13 +17,14 @@
  * Flags (after `npm run bench --`): `--only B1,B4` runs a subset (B4b comes with B4);
  * `--quick` runs fewer rounds and smaller sizes (no 1M in B4, B6 skipped) in under 30 s;
  * `--save` writes the committed `bench/results.json` (otherwise results go to the git-ignored
- * `bench/results.local.json`); `--flood-seconds N` sets B6's run length (default 20).
+ * `bench/results.local.json`); `--flood-seconds N` sets B6's run length (default 20);
+ * `--flood-child PATH` runs B6 against another flood child honouring the same contract.
  *
  * @module
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { benchClaimRelease } from './books.js';
@@ -68,7 +69,13 @@ function printTable(rows: readonly BenchRow[]): void {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { only: { type: 'string' }, quick: { type: 'boolean' }, save: { type: 'boolean' }, 'flood-seconds': { type: 'string' } },
+    options: {
+      only: { type: 'string' },
+      quick: { type: 'boolean' },
+      save: { type: 'boolean' },
+      'flood-seconds': { type: 'string' },
+      'flood-child': { type: 'string' },
+    },
     strict: true,
   });
   const only = values.only === undefined ? null : values.only.split(',').map((s) => s.trim().toUpperCase().replace('R', 'r'));
@@ -98,7 +105,7 @@ async function main(): Promise<void> {
   await step(['B3'], () => benchClaimRelease(rounds, quick));
   await step(['B4', 'B4b'], () => benchReclaim(quick, wanted));
   await step(['B5'], () => benchIdle(quick));
-  await step(['B6'], () => benchFlood(quick, floodSeconds));
+  await step(['B6'], () => benchFlood(quick, floodSeconds, values['flood-child'] === undefined ? undefined : resolve(values['flood-child'])));
   await step(['B7'], () => benchQueue(rounds, quick));
   await step(['B8'], () => benchCost(rounds, quick));
   const seconds = (nowMs() - started) / 1000;
