@@ -17,7 +17,7 @@ const TARGET = 3;
 
 /** Runs B3 and returns its row. */
 export async function benchClaimRelease(rounds: Rounds, quick: boolean): Promise<BenchRow> {
-  const pairs = quick ? 500_000 : 2_000_000;
+  const pairs = quick ? 300_000 : 1_000_000;
   const tracker = MemoryQuotaTracker.create({ max: 1 << 30 });
   const account = tracker.newAccount();
   // The tracker holds participants weakly: keep them here.

@@ -17,7 +17,7 @@ const TARGET = 0.5;
 
 /** Runs B8 and returns its row. */
 export async function benchCost(rounds: Rounds, quick: boolean): Promise<BenchRow> {
-  const calls = quick ? 200_000 : 1_000_000;
+  const calls = quick ? 100_000 : 300_000;
   const objects = Array.from({ length: OBJECTS }, (_, i) => ({
     id: i,
     user: `user-${i}`,

@@ -15,7 +15,7 @@ const TARGET = 1.2;
 
 /** Runs B7 and returns its row. */
 export async function benchQueue(rounds: Rounds, quick: boolean): Promise<BenchRow> {
-  const total = quick ? 25_000 : 100_000;
+  const total = quick ? 20_000 : 50_000;
   const expected = (total * (total - 1)) / 2;
   const tracker = MemoryQuotaTracker.create({ max: 1 << 30 });
   const account = tracker.newAccount();
