@@ -41,6 +41,13 @@ export interface BenchRow {
   readonly details: Readonly<Record<string, number | string>>;
 }
 
+/**
+ * A row finished later: the timed rounds are done, what is left is the probe run that counts
+ * the claims (see `probe.ts`). `npm run bench` runs every bench's timed rounds first and all
+ * the probes at the end, so that no probe teaches the JIT a path before another row is timed.
+ */
+export type LateRow = () => Promise<BenchRow>;
+
 /** Forces a full collection if the process runs with `--expose-gc`. */
 export function collect(): void {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { benchClaimRelease } from './books.js';
 import { benchCost } from './cost.js';
 import { benchFlood } from './flood.js';
-import { fmt, gcAvailable, nowMs, sunk, type BenchRow, type Rounds } from './harness.js';
+import { fmt, gcAvailable, nowMs, sunk, type BenchRow, type LateRow, type Rounds } from './harness.js';
 import { benchIdle } from './idle.js';
 import { benchQueue } from './queue.js';
 import { benchReclaim } from './reclaim.js';
@@ -92,13 +92,14 @@ async function main(): Promise<void> {
   if (!gcAvailable()) console.warn('bench: run with --expose-gc (npm run bench does) for stable timings and B5');
 
   const started = nowMs();
-  const rows: BenchRow[] = [];
-  const step = async (ids: string[], run: () => Promise<BenchRow | BenchRow[]>): Promise<void> => {
+  // Rows in table order; a LateRow is finished (probed) after every timed round has run.
+  const pending: (BenchRow | LateRow)[] = [];
+  const step = async (ids: string[], run: () => Promise<BenchRow | LateRow | (BenchRow | LateRow)[]>): Promise<void> => {
     if (!ids.some(wanted)) return;
     const t0 = nowMs();
     process.stdout.write(`running ${ids.filter(wanted).join(', ')}…`);
     const result = await run();
-    rows.push(...(Array.isArray(result) ? result : [result]).filter((r) => wanted(r.id)));
+    pending.push(...(Array.isArray(result) ? result : [result]));
     process.stdout.write(` ${((nowMs() - t0) / 1000).toFixed(1)} s\n`);
   };
   await step(['B1', 'B1r', 'B2'], () => benchThroughput(rounds, quick, wanted));
@@ -108,6 +109,11 @@ async function main(): Promise<void> {
   await step(['B6'], () => benchFlood(quick, floodSeconds, values['flood-child'] === undefined ? undefined : resolve(values['flood-child'])));
   await step(['B7'], () => benchQueue(rounds, quick));
   await step(['B8'], () => benchCost(rounds, quick));
+  const rows: BenchRow[] = [];
+  for (const row of pending) {
+    const finished = typeof row === 'function' ? await row() : row;
+    if (wanted(finished.id)) rows.push(finished);
+  }
   const seconds = (nowMs() - started) / 1000;
   void sunk();
 

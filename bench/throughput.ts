@@ -32,7 +32,7 @@ import {
   type OperatorFunction,
 } from 'rxjs';
 import { MemoryQuotaTracker, memquota, memquotaMap, type Account } from '../index.js';
-import { comparisonDetails, sideBySide, upperRow, type BenchRow, type Rounds } from './harness.js';
+import { comparisonDetails, sideBySide, upperRow, type LateRow, type Rounds } from './harness.js';
 import { noClaims, probeBooks } from './probe.js';
 
 const TARGET_B1 = 1.0;
@@ -159,25 +159,28 @@ async function compare(
   baseline: () => unknown,
   subject: () => unknown,
   rounds: Rounds,
-): Promise<BenchRow> {
-  const seen = await probeBooks(tracker, subject);
+): Promise<LateRow> {
   const result = await sideBySide(baseline, subject, ops, rounds);
-  return upperRow(
+  // The probe runs later: a usage$ watcher changes the tracker's type feedback (see probe.ts).
+  return async () => {
+    const seen = await probeBooks(tracker, subject);
+    return upperRow(
     id,
     what,
     result.ratio,
     '×',
     limit,
-    { values: ops, claims: seen.claims, releases: seen.releases, peakBytes: seen.peakBytes, ...comparisonDetails(result, 'Value') },
-    noClaims(seen),
-  );
+      { values: ops, claims: seen.claims, releases: seen.releases, peakBytes: seen.peakBytes, ...comparisonDetails(result, 'Value') },
+      noClaims(seen),
+    );
+  };
 }
 
-/** Runs B1, B1r and B2 and returns their rows. */
-export async function benchThroughput(rounds: Rounds, quick: boolean, wanted: (id: string) => boolean): Promise<BenchRow[]> {
+/** Runs B1, B1r and B2 (timed rounds) and returns their rows, to be finished with their probes. */
+export async function benchThroughput(rounds: Rounds, quick: boolean, wanted: (id: string) => boolean): Promise<LateRow[]> {
   const tracker = MemoryQuotaTracker.create({ max: 1 << 30 });
   const account: Account = tracker.newAccount();
-  const rows: BenchRow[] = [];
+  const rows: LateRow[] = [];
   const scale = quick ? 0.25 : 1;
 
   if (wanted('B1')) {
@@ -246,7 +249,16 @@ export async function benchThroughput(rounds: Rounds, quick: boolean, wanted: (i
   }
 
   if (tracker.used !== 0 || tracker.audit().problems.length > 0) throw new Error(`B1/B2 left the books unbalanced: ${tracker.audit().problems.join('; ')}`);
-  account.close();
-  tracker.shutdown();
-  return rows;
+  const last = rows.length - 1;
+  // The tracker lives until the last probe has run.
+  return rows.map((late, i) =>
+    i < last
+      ? late
+      : async () => {
+          const row = await late();
+          account.close();
+          tracker.shutdown();
+          return row;
+        },
+  );
 }
