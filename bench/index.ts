@@ -78,10 +78,12 @@ async function main(): Promise<void> {
     },
     strict: true,
   });
-  const only = values.only === undefined ? null : values.only.split(',').map((s) => s.trim().toUpperCase().replace('R', 'r'));
-  if (only !== null) {
-    const unknown = only.filter((id) => !ALL.includes(id));
+  let only: string[] | null = null;
+  if (values.only !== undefined) {
+    const asked = values.only.split(',').map((s) => s.trim());
+    const unknown = asked.filter((id) => !ALL.some((known) => known.toLowerCase() === id.toLowerCase()));
     if (unknown.length > 0) throw new RangeError(`bench: --only takes ids among ${ALL.join(',')}, got ${unknown.join(',')}`);
+    only = ALL.filter((known) => asked.some((id) => id.toLowerCase() === known.toLowerCase()));
     if (only.includes('B4')) only.push('B4b');
   }
   const wanted = (id: string): boolean => only === null || only.includes(id);
