@@ -188,7 +188,7 @@ export async function benchReclaim(quick: boolean, wanted: (id: string) => boole
         [100_000, 1],
       ]
     : [
-        [10_000, 5],
+        [10_000, 3],
         [100_000, 3],
         [1_000_000, 1],
       ];
