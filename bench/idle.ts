@@ -50,7 +50,7 @@ export async function benchIdle(quick: boolean): Promise<BenchRow> {
   const what = 'heap per idle memquota(() => server.newChild(), {scheduler: asap}) vs observeOn(asap)';
   if (!gcAvailable()) return skippedRow('B5', what, `≤ ${TARGET}×`, 'run with --expose-gc (npm run bench does)');
   const count = quick ? 10_000 : 30_000;
-  const rounds = quick ? 2 : 3;
+  const rounds = quick ? 1 : 3;
   const tracker = MemoryQuotaTracker.create({ max: 1 << 30 });
   const server: Account = tracker.newAccount();
   const recommended = memquota<unknown>(() => server.newChild(), { scheduler: asapScheduler });

@@ -181,7 +181,7 @@ export async function benchThroughput(rounds: Rounds, quick: boolean, wanted: (i
   const tracker = MemoryQuotaTracker.create({ max: 1 << 30 });
   const account: Account = tracker.newAccount();
   const rows: LateRow[] = [];
-  const scale = quick ? 0.25 : 1;
+  const scale = quick ? 0.15 : 1;
 
   if (wanted('B1')) {
     const total = Math.round(40_000 * scale);
