@@ -70,6 +70,8 @@ interface Timing {
 
 /** What one measured reclamation saw. */
 interface Run extends Timing {
+  /** `used` once the N holders had claimed (then made `max`). */
+  readonly heldAtMax: number;
   readonly victims: number;
   readonly collapsed: number;
   /** Subscribers that received `MemoryReclaimedError` (real streams only). */
@@ -96,14 +98,27 @@ async function measure(tracker: MemoryQuotaTracker, cross: () => void): Promise<
   return { ms, wallMs, blockMs: ticker.longest };
 }
 
+/** A tracker with room for the set-up; {@link atMax} then puts `max` exactly at `used`. */
 function tracked(n: number): MemoryQuotaTracker {
   let clock = 0;
-  return MemoryQuotaTracker.create({ max: n * BYTES_EACH }, { now: () => ++clock });
+  return MemoryQuotaTracker.create({ max: 4 * n * BYTES_EACH }, { now: () => ++clock });
 }
 
-function outcome(tracker: MemoryQuotaTracker, timing: Timing, errored: number): Run {
+/**
+ * Sets `max` to what the set-up holds, so the next claim crosses it, whatever bytes the
+ * operators book per value (their own overhead included). Checks that every one of the `n`
+ * holders claimed.
+ */
+function atMax(tracker: MemoryQuotaTracker, n: number): number {
+  const held = tracker.used;
+  if (held < n * BYTES_EACH) throw new Error(`B4: ${n} stalled holders claim ${held} bytes, expected at least ${n * BYTES_EACH}`);
+  tracker.reconfigure({ max: held });
+  return held;
+}
+
+function outcome(tracker: MemoryQuotaTracker, timing: Timing, errored: number, heldAtMax: number): Run {
   const { victims, accountsCollapsed, bytesReclaimed } = tracker.stats;
-  return { ...timing, victims, collapsed: accountsCollapsed, errored, bytesReclaimed, usedAfter: tracker.used, lowWater: tracker.lowWater };
+  return { ...timing, heldAtMax, victims, collapsed: accountsCollapsed, errored, bytesReclaimed, usedAfter: tracker.used, lowWater: tracker.lowWater };
 }
 
 /** N real `memquota` streams, one stalled value each, then one more crosses `max`. */
@@ -121,9 +136,9 @@ async function realStreams(n: number): Promise<Run> {
   };
   const streams: Subscription[] = new Array<Subscription>(n + 1);
   for (let i = 0; i < n; i++) streams[i] = oneValue.pipe(operator).subscribe(observer);
-  if (tracker.used !== n * BYTES_EACH) throw new Error(`B4: ${n} stalled streams hold ${tracker.used} bytes, expected ${n * BYTES_EACH}`);
+  const held = atMax(tracker, n);
   const timing = await measure(tracker, () => (streams[n] = oneValue.pipe(operator).subscribe(observer)));
-  const run = outcome(tracker, timing, errored);
+  const run = outcome(tracker, timing, errored, held);
   for (const s of streams) s.unsubscribe();
   server.close();
   tracker.shutdown();
@@ -149,8 +164,9 @@ async function bareParticipants(n: number): Promise<Run> {
     participation.claim(BYTES_EACH);
   };
   for (let i = 0; i < n; i++) join(i);
+  const held = atMax(tracker, n);
   const timing = await measure(tracker, () => join(n));
-  const run = outcome(tracker, timing, 0);
+  const run = outcome(tracker, timing, 0, held);
   for (const h of handles) h.close();
   for (const a of accounts) a.close();
   server.close();
@@ -232,7 +248,7 @@ export async function benchReclaim(quick: boolean, wanted: (id: string) => boole
     const lastBare = b[b.length - 1]!;
     const details = {
       streams: size,
-      claims: size + 1,
+      bytesAtMax: last.heldAtMax,
       victims: last.victims,
       errored: last.errored,
       bytesReclaimed: last.bytesReclaimed,
