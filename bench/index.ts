@@ -14,7 +14,7 @@
  * - B7: `memquotaQueue`'s buffered path against an array-backed async queue (`queue.ts`)
  * - B8: `memoryCost` against `JSON.stringify(x).length` (`cost.ts`)
  *
- * The script gives the process a 4 GiB heap: B4 holds a million real streams (about 1 GiB).
+ * The script gives the process a 4 GiB heap: B4 holds a million real streams (about 1.7 GiB).
  *
  * Flags (after `npm run bench --`): `--only B1,B4` runs a subset (B4b comes with B4);
  * `--quick` runs fewer rounds and smaller sizes (no 1M in B4, B6 skipped) in under 30 s;
