@@ -44,7 +44,7 @@
  *
  * @packageDocumentation
  */
-export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport } from './lib/tracker.js';
+export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport, type AccountOptions } from './lib/tracker.js';
 export { Account, WeakAccount } from './lib/account.js';
 export { Participation } from './lib/participation.js';
 export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
@@ -55,6 +55,7 @@ export type {
   MemquotaEvent,
   Participant,
   ParticipantFault,
+  ReclaimCause,
   Reclaimed,
   TrackerOptions,
   TrackerStats,
@@ -67,3 +68,4 @@ export { memquotaQueue, type MemquotaQueueOptions, type MemquotaChannel, type Qu
 export type { OnReclaim } from './operators/internal/participantQueue.js';
 export { memquotaMap, type MemquotaMapOptions } from './operators/memquotaMap.js';
 export { shedOnPressure, PressureError, type ShedOnPressureOptions } from './operators/shedOnPressure.js';
+export { writeToStream, type WriteToStreamOptions, type WritableStreamLike, type WritableStreamWriterLike } from './operators/writeToStream.js';

@@ -7,13 +7,14 @@
  * `memquota` operator with a consumer that never gets to run; part 2b pulls a `memquotaQueue`
  * with `for await` and reclaims a `memquotaMap` stuck behind its inner. They use the tracker's defaults
  * where the browser matters: the clock (`performance.now`) and the scheduler (asap, a
- * microtask), and `max` from an explicit config (part 3 checks that `'auto'` falls back to
- * the fixed default, since a page cannot read the machine's memory).
+ * microtask), and `max` from an explicit config (part 3 checks that `'auto'` takes a share of
+ * Chromium's `jsHeapSizeLimit`, or falls back to the fixed default, since a page cannot read
+ * the machine's memory).
  *
  * `run()` resolves to `{ ok, checks: [{ name, ok, detail }], figures }`; it never throws on a
  * failed check, so the runner can print every check.
  */
-import { AUTO_MAX_FALLBACK, MemoryQuotaTracker, MemoryReclaimedError, memquota, memquotaMap, memquotaQueue } from 'rxjs-memquota';
+import { AUTO_MAX_FALLBACK, MemoryQuotaTracker, autoMax, MemoryReclaimedError, memquota, memquotaMap, memquotaQueue } from 'rxjs-memquota';
 import { NEVER, Subject, Subscription, asapScheduler } from 'rxjs';
 
 const KiB = 1024;
@@ -183,8 +184,16 @@ export async function run() {
 
   // --- Part 3: max 'auto' in a page --------------------------------------------------------
   {
+    // Chromium tells its heap limit (performance.memory.jsHeapSizeLimit): 'auto' takes a share
+    // of it; a browser that does not falls back to the fixed default.
     const tracker = MemoryQuotaTracker.create();
-    check("'auto' max falls back to the fixed default in a browser", tracker.max === AUTO_MAX_FALLBACK, tracker.max);
+    const heapLimit = performance.memory?.jsHeapSizeLimit;
+    const expected = heapLimit > 0 ? autoMax(undefined, heapLimit) : AUTO_MAX_FALLBACK;
+    check(
+      "'auto' max: a share of jsHeapSizeLimit where the page has it, else the fixed default",
+      tracker.max === expected && (heapLimit > 0 ? tracker.max <= heapLimit / 2 : true),
+      { max: tracker.max, heapLimit },
+    );
     tracker.shutdown();
   }
 

@@ -69,7 +69,6 @@ function percent(part: number, whole: number): string {
 export function summaryRows(result: FloodResult, svgPath: string | null): [string, string][] {
   const o = result.options;
   const rows: [string, string][] = [];
-  const perConn = o.rate * (o.messageSize + 60);
   rows.push([
     'mode',
     result.max === null
@@ -80,7 +79,14 @@ export function summaryRows(result: FloodResult, svgPath: string | null): [strin
     'clients',
     `${o.clients}: ${result.fast.total} fast, ${result.slow.total} slow (half paused, half reading ${(o.slowReadBytesPerSecond / 1024).toFixed(0)} KiB/s)`,
   ]);
-  rows.push(['load', `${o.rate} msg/s × ${(o.messageSize / 1024).toFixed(1)} KiB per connection ≈ ${mib(perConn * o.clients, 0)} MiB/s fan-out`]);
+  rows.push([
+    'load',
+    `nominal ${o.rate} msg/s × ${(o.messageSize / 1024).toFixed(1)} KiB per connection ≈ ${mib(result.nominalBytesPerSecond, 0)} MiB/s fan-out; ` +
+      `produced ${mib(result.producedBytesPerSecond, 0)} MiB/s (${(100 * result.producerKeptUp).toFixed(0)} % of the batches owed; reclaimed connections get no more)`,
+  ]);
+  if (result.producerKeptUp < 0.9) {
+    rows.push(['WARNING', `the producer fell behind: it made ${(100 * result.producerKeptUp).toFixed(0)} % of the message batches owed (the machine was too busy); the load was lighter than nominal`]);
+  }
   rows.push(['ran', `${result.seconds.toFixed(1)} s, stopped by ${result.stoppedBy === 'ceiling' ? `the safety ceiling (heapUsed ≥ ${mib(o.ceilingBytes, 0)} MiB)` : 'duration'}`]);
   rows.push(['longest event-loop stall', `${result.maxStallMs.toFixed(0)} ms (how late the ${o.sampleMs} ms sampler ran at worst)`]);
   rows.push(['messages produced', `${result.messages.toLocaleString('en-US')} (${mib(result.queuedBytes, 0)} MiB)`]);
@@ -105,6 +111,14 @@ export function summaryRows(result: FloodResult, svgPath: string | null): [strin
     ]);
   }
   rows.push(['peak RSS', `${mib(result.peakRss)} MiB`]);
+  const k = result.kernel;
+  rows.push([
+    'kernel socket buffers',
+    `peak ${mib(k.peak)} MiB in flight (server send + client receive buffers, never in a JS queue, never counted by the tracker); ` +
+      `${mib(k.perSlowConnection, 2)} MiB per slow connection` +
+      (k.atFirstHeld === null ? (result.max === null ? '' : '; the tracker never held 1 MiB') : `; ${mib(k.atFirstHeld)} MiB when the tracker first held 1 MiB`) +
+      (k.atFirstReclaim === null ? '' : `; ${mib(k.atFirstReclaim)} MiB when it first reclaimed`),
+  ]);
   if (result.max !== null) {
     rows.push(['reclamation', `${result.reclaimRuns} runs, ${result.victims} victims, ${mib(result.bytesReclaimed)} MiB reclaimed`]);
   }
@@ -122,4 +136,19 @@ export function summaryTable(rows: readonly [string, string][]): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   const rule = `${'─'.repeat(width + 2)}┼${'─'.repeat(60)}`;
   return [rule, ...rows.map(([k, v]) => ` ${k.padEnd(width)} │ ${v}`), rule].join('\n');
+}
+
+/** The two runs side by side: what the quota changed. */
+export function comparisonRows(quota: FloodResult, baseline: FloodResult): [string, string][] {
+  const both = (label: string, f: (r: FloodResult) => string): [string, string] => [label, `quota: ${f(quota)}   │   no quota: ${f(baseline)}`];
+  return [
+    ['', 'the two runs, side by side'],
+    both('ran', (r) => `${r.seconds.toFixed(1)} s${r.stoppedBy === 'ceiling' ? ' (stopped at the ceiling)' : ''}`),
+    both('load produced', (r) => `${mib(r.producedBytesPerSecond, 0)} of ${mib(r.nominalBytesPerSecond, 0)} MiB/s`),
+    both('peak held in queues', (r) => `${mib(r.peakHeld)} MiB`),
+    both('peak heapUsed', (r) => `${mib(r.peakHeapUsed)} MiB`),
+    both('peak in kernel buffers', (r) => `${mib(r.kernel.peak)} MiB`),
+    both('fast clients served', (r) => `${percent(r.fast.receivedBytes, r.fast.queuedBytes)}${r.fastComplete ? '' : ' (not caught up)'}`),
+    both('slow clients reclaimed', (r) => `${r.slow.killed}/${r.slow.total}`),
+  ];
 }

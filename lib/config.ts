@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError } from './errors.js';
-import { cgroupMemoryLimit, systemMemory } from './system.js';
+import { cgroupMemoryLimit, heapSizeLimit, systemMemory, usableHeap } from './system.js';
 import type { MemquotaConfig } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -16,6 +16,17 @@ export const AUTO_MAX_FLOOR = 256 * MiB;
 export const AUTO_MAX_CEILING = 8 * GiB;
 /** `max: 'auto'` where the machine's memory cannot be read (a browser): 256 MiB. */
 export const AUTO_MAX_FALLBACK = 256 * MiB;
+/**
+ * The share of the usable JavaScript heap (`heap_size_limit` on Node, `jsHeapSizeLimit` in
+ * Chromium, less the young generation: see `usableHeap`) that `'auto'` gives `max`: queued JS
+ * values live on that heap, and V8 needs the rest for garbage, queue overhead and the rest of
+ * the application. Chosen by experiment (docs/readme/protect.md).
+ */
+export const AUTO_HEAP_SHARE = 0.5;
+/** The heap guard's default mark: a fraction of the usable heap (docs/readme/protect.md). */
+export const DEFAULT_HEAP_MARK = 0.8;
+/** Data older than this (ms) is reclaimed while pressure is high, by default. */
+export const DEFAULT_STALE_AFTER = 5000;
 /** Largest allowed `lowWater / max`. */
 export const MAX_LOW_WATER_RATIO = 0.98;
 
@@ -28,13 +39,23 @@ export interface ResolvedConfig {
 
 /**
  * The `'auto'` limit for a machine with `total` bytes available (the smaller of system memory
- * and the cgroup limit): 75 % of it (40 % at 8 GiB and above), clamped to [256 MiB, 8 GiB].
- * `undefined` (unreadable) gives {@link AUTO_MAX_FALLBACK}.
+ * and the cgroup limit) and a JavaScript heap limited to `heapLimit` bytes.
+ *
+ * - By memory: 75 % of `total` (40 % at 8 GiB and above), clamped to [256 MiB, 8 GiB];
+ *   `undefined` (unreadable, a browser) gives {@link AUTO_MAX_FALLBACK}.
+ * - By heap: {@link AUTO_HEAP_SHARE} of the usable part of `heapLimit` (`usableHeap`: less V8's
+ *   young generation), with no floor (a small heap gets a small quota), capped at the ceiling.
+ * - `max` is the smaller of the two where both are known; where only the heap limit is known
+ *   (a Chromium page), the heap share alone.
  */
-export function autoMax(total: number | undefined): number {
-  if (total === undefined || !(total > 0)) return AUTO_MAX_FALLBACK;
+export function autoMax(total: number | undefined, heapLimit?: number): number {
+  const knownTotal = total !== undefined && total > 0;
+  const knownHeap = heapLimit !== undefined && heapLimit > 0 && Number.isFinite(heapLimit);
+  const byHeap = knownHeap ? Math.min(AUTO_MAX_CEILING, Math.max(1, Math.floor(usableHeap(heapLimit) * AUTO_HEAP_SHARE))) : Infinity;
+  if (!knownTotal) return knownHeap ? byHeap : AUTO_MAX_FALLBACK;
   const share = total >= 8 * GiB ? 0.4 : 0.75;
-  return Math.min(AUTO_MAX_CEILING, Math.max(AUTO_MAX_FLOOR, Math.floor(total * share)));
+  const byMemory = Math.min(AUTO_MAX_CEILING, Math.max(AUTO_MAX_FLOOR, Math.floor(total * share)));
+  return Math.min(byMemory, byHeap);
 }
 
 /** The memory this machine (and its cgroup) lets the process have, or `undefined`. */
@@ -79,7 +100,7 @@ export function resolveConfig(config: MemquotaConfig | undefined): ResolvedConfi
   if (max === 'auto' && softMax !== 'auto') {
     throw new ConfigError(['max', 'softMax'], `an explicit softMax (${softMax}) needs an explicit max; with max 'auto' softMax must be 'auto'`);
   }
-  const maxBytes = max === 'auto' ? autoMax(availableMemory()) : max;
+  const maxBytes = max === 'auto' ? autoMax(availableMemory(), heapSizeLimit()) : max;
   const lowBytes = lowWater === 'auto' ? Math.floor(maxBytes * 0.75) : lowWater;
   if (lowBytes > maxBytes * MAX_LOW_WATER_RATIO) {
     throw new ConfigError(['lowWater', 'max'], `lowWater (${lowBytes}) must not exceed 98 % of max (${maxBytes})`);
@@ -89,4 +110,38 @@ export function resolveConfig(config: MemquotaConfig | undefined): ResolvedConfi
     throw new ConfigError(['softMax', 'lowWater', 'max'], `softMax (${softBytes}) must lie between lowWater (${lowBytes}) and max (${maxBytes})`);
   }
   return { max: maxBytes, lowWater: lowBytes, softMax: softBytes };
+}
+
+/**
+ * Validates the `heapGuard` option: `true` / `undefined` (on, default mark), `false` (off),
+ * or `{ mark }` with `0 < mark < 1`, a fraction of the usable heap.
+ *
+ * @return The mark, or `undefined` when the guard is off.
+ * @throws ConfigError naming `heapGuard` (or `heapGuard.mark`).
+ */
+export function resolveHeapGuard(option: unknown): number | undefined {
+  if (option === undefined || option === true) return DEFAULT_HEAP_MARK;
+  if (option === false) return undefined;
+  if (option === null || typeof option !== 'object' || Object.keys(option).some((key) => key !== 'mark')) {
+    throw new ConfigError(['heapGuard'], `heapGuard must be true, false or { mark }, got ${describe(option)}`);
+  }
+  const { mark = DEFAULT_HEAP_MARK } = option as { mark?: unknown };
+  if (typeof mark !== 'number' || !(mark > 0 && mark < 1)) {
+    throw new ConfigError(['heapGuard'], `heapGuard.mark must be a fraction of the usable heap between 0 and 1 (exclusive), got ${describe(mark)}`);
+  }
+  return mark;
+}
+
+/**
+ * Validates the `staleAfter` option: milliseconds (> 0), `Infinity` to turn the stale watch
+ * off, `undefined` for {@link DEFAULT_STALE_AFTER}.
+ *
+ * @throws ConfigError naming `staleAfter`.
+ */
+export function resolveStaleAfter(option: unknown): number {
+  if (option === undefined) return DEFAULT_STALE_AFTER;
+  if (typeof option !== 'number' || !(option > 0)) {
+    throw new ConfigError(['staleAfter'], `staleAfter must be a positive number of milliseconds or Infinity, got ${describe(option)}`);
+  }
+  return option;
 }

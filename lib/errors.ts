@@ -52,6 +52,11 @@ export class MemquotaError extends Error {
  *
  * A `memquota`, `memquotaMap` or `memquotaQueue` stream whose account was reclaimed
  * (or closed, or whose tracker shut down) errors with this. `reason` says which.
+ *
+ * It carries no stack trace (`stack` is just `name: message`): it is built once per victim
+ * stream, reclamation can take down many thousands of streams in one run, and capturing a
+ * stack was a third of that run's time; the frames (the tracker's reclamation loop) would not
+ * say anything about the stream anyway.
  */
 export class MemoryReclaimedError extends Error {
   /** Why the stream's memory was taken away. */
@@ -62,7 +67,23 @@ export class MemoryReclaimedError extends Error {
    * @param message Defaults to a sentence naming the reason.
    */
   constructor(reason: 'reclaimed' | 'closed' | 'tracker-shutdown' = 'reclaimed', message?: string) {
-    super(message ?? defaultReclaimedMessage(reason));
+    // No stack capture (see above). Where `Error.stackTraceLimit` does not exist (Firefox,
+    // Safari) setting it is harmless, and a frozen `Error` keeps its own value.
+    const limit = Error.stackTraceLimit;
+    try {
+      Error.stackTraceLimit = 0;
+    } catch {
+      // frozen: keep the stack
+    }
+    try {
+      super(message ?? defaultReclaimedMessage(reason));
+    } finally {
+      try {
+        Error.stackTraceLimit = limit;
+      } catch {
+        // frozen
+      }
+    }
     this.name = 'MemoryReclaimedError';
     this.reason = reason;
   }

@@ -10,20 +10,22 @@
  * @module
  * @internal
  */
-import { Account } from './account.js';
-import { claimOn, releaseOn } from './participation.js';
-import type { CollapseListener, ParticipantRecord } from './records.js';
+import type { ParticipantRecord } from './books.js';
+import { claimOn, isAccount as isAccountHandle, recordOfAccount, registerRecord, releaseOn, type Account } from './handles.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { Participant } from './types.js';
 
-export type { CollapseListener };
+export type { CollapseListener } from './books.js';
 
 /** An operator participant's record in the books (opaque to operators). */
 export type Share = ParticipantRecord;
 
-/** Whether `value` is an `Account` handle of this library. */
+/**
+ * Whether `value` is an `Account` handle of this library, made by this copy of the package or
+ * another (the ESM and CJS builds in one process): a brand check, not `instanceof`.
+ */
 export function isAccount(value: unknown): value is Account {
-  return value instanceof Account;
+  return isAccountHandle(value);
 }
 
 /**
@@ -34,7 +36,7 @@ export function isAccount(value: unknown): value is Account {
  * @throws what registration throws (closed account, shut-down tracker, not a participant).
  */
 export function registerShare(account: Account, participant: Participant): Share {
-  return account._registerRecord(participant);
+  return registerRecord(recordOfAccount(account, 'account'), participant);
 }
 
 /** Claims `bytes` on the share: the checks and errors of `Participation.claim`. */
@@ -49,10 +51,10 @@ export function releaseShare(share: Share, bytes: number): void {
 
 /** Tears the share down: everything it claimed is released. Idempotent. */
 export function dropShare(share: Share): void {
-  share.tracker._teardownParticipant(share);
+  share.account.ledger.teardownParticipant(share);
 }
 
 /** The tracker the share books into (for `now()`, `used`, `lowWater`). */
 export function trackerOf(share: Share): MemoryQuotaTracker {
-  return share.tracker;
+  return share.account.ledger.owner as MemoryQuotaTracker;
 }

@@ -1,58 +1,47 @@
 /**
- * The memory quota tracker: the books, the transactions that change them, and reclamation.
+ * The memory quota tracker: a facade over the books, reclamation and the signals.
  *
- * ## Transactions
- * The books change only through three transactions, all in this file:
- * - **claim** (`_claim`): a live participant adds bytes;
- * - **release** (`_release`): a participant gives bytes back (clamped to what it holds);
- * - **tear-down** (`_teardownParticipant`, `_teardownAccount`): a participant or a whole
- *   account leaves the books and everything it held is released at once.
- * Each goes through {@link MemoryQuotaTracker.fold}, the one fold that updates the three
- * counters and then derives what follows: a reclamation to schedule, a pressure edge, a
- * `usage$` snapshot (built only when someone subscribes).
+ * ## Layout
+ * - `books.ts`: the records, the total and the only transactions that change quantities
+ *   (claim, release, participant tear-down, account tear-down);
+ * - `reclamation.ts`: the scheduling state (`idle | pending | running | stalled`) and one
+ *   object per run;
+ * - `signals.ts`: `events$`, `usage$`, `pressure$`, each emitting in order (no nesting);
+ * - `handles.ts`: `Account`, `WeakAccount`, `Participation`, which know the books through
+ *   the narrow `Ledger` interface;
+ * - this file: configuration, and what follows a change of the books (pressure edges, a
+ *   usage snapshot, a reclamation to schedule), decided once the books are whole.
  *
- * ## Reclamation
- * Scheduled on the tracker's scheduler when `used` passes `max`, never run inside the
- * bookkeeping. A run builds a heap of candidate accounts (their own participants' oldest data,
- * or their bytes under `'largest'`), then repeatedly: checks `used` against `lowWater`, pops
- * the best victim (re-reading its key; a stale key is pushed back), asks the victim and all
- * its descendants to reclaim, waits for every answer, and tears down what collapsed.
+ * Imports go one way: tracker → handles, reclamation, signals → books. No cycle.
  *
  * @module
  */
-import { asapScheduler, BehaviorSubject, Observable, Subject, type SchedulerLike, type Subscription } from 'rxjs';
-import { Account } from './account.js';
-import { resolveConfig, type ResolvedConfig } from './config.js';
-import { ConfigError, MemquotaError } from './errors.js';
-import { MinHeap } from './heap.js';
-import {
-  AccountRecord,
-  ParticipantRecord,
-  accountGone,
-  joinAccount,
-  leaveAccount,
-  linkAccounts,
-  participantsOf,
-  unlinkAccount,
-  type CollapseListener,
-} from './records.js';
+import { asapScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import { Books, type AccountRecord, type ParticipantRecord } from './books.js';
+import { resolveConfig, resolveHeapGuard, resolveStaleAfter, type ResolvedConfig } from './config.js';
+import { controlOf, registerControl, type GuardInstaller, type ReclaimControl } from './control.js';
+import { ConfigError } from './errors.js';
+import { Account, recordOfAccount } from './handles.js';
+import { installHeapGuard } from './heapGuard.js';
+import { Reclaimer, type Counters } from './reclamation.js';
+import { Signals } from './signals.js';
+import { installStaleWatch } from './staleness.js';
 import type {
   CollapseReason,
   MemquotaConfig,
   MemquotaEvent,
   ParticipantFault,
-  Reclaimed,
+  ReclaimCause,
   TrackerOptions,
   TrackerStats,
   Usage,
   VictimPolicy,
 } from './types.js';
 
-/**
- * A participant that says it holds no data while the books say it holds more than this many
- * bytes is treated as faulty and becomes a very old candidate.
- */
-export const NO_DATA_SLOP = 4096;
+export { NO_DATA_SLOP } from './reclamation.js';
+
+/** The default of the `reclaimTimeout` option, in ms. */
+export const DEFAULT_RECLAIM_TIMEOUT = 10_000;
 
 /** The result of {@link MemoryQuotaTracker.audit}. */
 export interface AuditReport {
@@ -68,31 +57,69 @@ export interface AuditReport {
   readonly problems: readonly string[];
 }
 
-type TrackerState = 'running' | 'shutdown' | 'corrupted';
-
 const defaultNow = (): number => performance.now();
 
-function describeBytes(bytes: unknown): string {
-  return typeof bytes === 'number' ? String(bytes) : `${typeof bytes} ${String(bytes)}`;
+/** Options of `tracker.newAccount()` and `account.newChild()`. */
+export interface AccountOptions {
+  /** A parent account of the same tracker (not with `newChild`, whose parent is the account). */
+  readonly parent?: Account;
+  /** A name carried on events and metrics, e.g. `'conn 10.0.0.7:51234'`. */
+  readonly name?: string;
 }
 
-/** @internal The RangeError for a bad byte count, shared by claim and release. */
-export function invalidBytes(op: 'claim' | 'release', bytes: unknown): RangeError {
-  return new RangeError(
-    `${op}(${describeBytes(bytes)}): the byte count must be a non-negative safe integer (0 ≤ n ≤ ${Number.MAX_SAFE_INTEGER})`,
-  );
+/** A plain `{ parent?, name? }` object, as opposed to an account (or anything else). */
+function isAccountOptions(value: unknown): value is AccountOptions {
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.keys(value).every((key) => key === 'parent' || key === 'name');
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+/** `event` with the account's `name` when it has one (events carry no `name: undefined`). */
+function named<E extends MemquotaEvent>(event: E, name: string | undefined): E {
+  return name === undefined ? event : { ...event, name };
 }
+
+function isScheduler(value: unknown): value is SchedulerLike {
+  return value !== null && typeof value === 'object' && typeof (value as SchedulerLike).schedule === 'function';
+}
+
+/** Validates the options that are not part of the quota. */
+function checkOptions(options: TrackerOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new ConfigError([], `options must be an object, got ${String(options)}`);
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new ConfigError(['now'], `now must be a function returning milliseconds, got ${typeof options.now}`);
+  }
+  if (options.scheduler !== undefined && !isScheduler(options.scheduler)) {
+    throw new ConfigError(['scheduler'], 'scheduler must be an RxJS SchedulerLike (with schedule())');
+  }
+  if (options.yieldScheduler !== undefined && !isScheduler(options.yieldScheduler)) {
+    throw new ConfigError(['yieldScheduler'], 'yieldScheduler must be an RxJS SchedulerLike (with schedule())');
+  }
+  if (options.victimPolicy !== undefined && options.victimPolicy !== 'oldest' && options.victimPolicy !== 'largest') {
+    throw new ConfigError(['victimPolicy'], `victimPolicy must be 'oldest' or 'largest', got ${String(options.victimPolicy)}`);
+  }
+  const timeout = options.reclaimTimeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && (Number.isFinite(timeout) || timeout === Infinity))) {
+    throw new ConfigError(['reclaimTimeout'], `reclaimTimeout must be a positive number of ms or Infinity, got ${typeof timeout === 'number' ? timeout : typeof timeout}`);
+  }
+  resolveHeapGuard(options.heapGuard);
+  resolveStaleAfter(options.staleAfter);
+}
+
+/**
+ * The guards' installers: the heap guard (`lib/heapGuard.ts`) and the stale watch
+ * (`lib/staleness.ts`); each reads its own option (`heapGuard`, `staleAfter`) and does nothing
+ * when it is off.
+ */
+const guardInstallers: readonly GuardInstaller[] = [installHeapGuard, installStaleWatch];
 
 /**
  * One memory quota system: a maximum, a low-water mark, the exact total claimed by every
  * live participant, and the reclamation that brings the total back down.
  *
- * Trackers are independent of each other. A tracker holds no timer: a process that stops
- * using it can exit.
+ * Trackers are independent of each other. A tracker holds no timer while idle: a process that
+ * stops using it can exit (the reclaim deadline and the yields of a run are unref'd).
  *
  * ## Example
  * ```ts
@@ -104,105 +131,84 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * ```
  */
 export class MemoryQuotaTracker {
-  private usedBytes = 0;
   private config: ResolvedConfig;
-  private readonly tracking: boolean;
-  private state: TrackerState = 'running';
-  /** `tracking && state === 'running'`: the one flag the hot path reads. */
-  private counting: boolean;
-  /** What corrupted the tracker, when it was an exception. */
-  private corruption: unknown = undefined;
+  private readonly books: Books;
+  private readonly signals: Signals;
+  private readonly reclaimer: Reclaimer;
   private readonly clock: () => number;
-  private readonly scheduler: SchedulerLike;
-  private readonly policy: VictimPolicy;
-
-  private nextAccountId = 1;
-  /** The key `popVictim` read for the victim it returned. */
-  private victimKey = 0;
-  /**
-   * Counts releases. Data ages only grow, and only through a release (or a tear-down, which
-   * takes the account out): while this is unchanged, the heap's 'oldest' keys are still true.
-   */
-  private releases = 0;
-  /** `releases` when the candidates' keys were last known true. */
-  private keysCheckedAt = -1;
-  private readonly openAccounts = new Set<AccountRecord>();
-  private participantCount = 0;
-
-  private reclaimPending = false;
-  private reclaimRunning = false;
-  /** A run ended with no candidate left; don't rescan on every claim until something changes. */
-  private stalled = false;
-  /** `used` when the tracker stalled: growing a whole hysteresis band past it re-arms. */
-  private stalledAt = 0;
-  /**
-   * A participant started holding data (a claim from 0) or joined since the candidates were
-   * last collected: there may be a candidate the heap does not know.
-   */
-  private candidateAppeared = false;
-  private scheduled: Subscription | null = null;
-  private settleWaiters: (() => void)[] = [];
-
   private highPressure = false;
-  /** Above this, a claim has consequences (a pressure edge or reclamation). */
-  private claimAlarm: number;
-  /** At or below this, a release has consequences (pressure back to normal). */
-  private releaseAlarm = -1;
-  /** Subscribers of `usage$`: snapshots are built only while there are some. */
-  private usageWatchers = 0;
-  private readonly eventSubject = new Subject<MemquotaEvent>();
-  private readonly usageSubject = new Subject<Usage>();
-  private readonly pressureSubject = new BehaviorSubject<'normal' | 'high'>('normal');
-
-  private counters = { reclaimRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0 };
-
-  /** @internal Finalizes forgotten `Account` handles. */
-  readonly _accountFinalizer = new FinalizationRegistry<AccountRecord>((rec) => this._dropAccountHandle(rec));
-  /** @internal Finalizes forgotten `Participation` handles. */
-  readonly _participationFinalizer = new FinalizationRegistry<ParticipantRecord>((rec) => this._dropParticipantHandle(rec));
-  /** @internal Notices participants that were garbage-collected. */
-  readonly _participantFinalizer = new FinalizationRegistry<ParticipantRecord>((rec) => {
-    if (rec.live) {
-      this.participantError(rec, 'garbage-collected');
-      this._teardownParticipant(rec);
-    }
-  });
+  private settleWaiters: (() => void)[] = [];
+  private shutdownHooks: (() => void)[] = [];
+  private readonly counters: Counters = {
+    reclaimRuns: 0,
+    victims: 0,
+    bytesReclaimed: 0,
+    accountsCollapsed: 0,
+    participantErrors: 0,
+    heapGuardRuns: 0,
+    staleRuns: 0,
+  };
 
   /**
    * Every observer of what the tracker does: `reclaim-start`, `victim`, `collapse`,
-   * `reclaim-end`, `participant-error`. Subscribers may call back into the tracker.
+   * `reclaim-end`, `participant-error`. Subscribers may call back into the tracker; events
+   * that causes reach every subscriber after the current one, in order.
    */
-  readonly events$: Observable<MemquotaEvent> = this.eventSubject.asObservable();
+  readonly events$: Observable<MemquotaEvent>;
 
   /**
    * The tracker's use: the current snapshot on subscription, then one after every change of
    * the books or the configuration. Snapshots are built only while someone subscribes.
    */
-  readonly usage$: Observable<Usage> = new Observable<Usage>((subscriber) => {
-    subscriber.next(this.snapshot());
-    this.usageWatchers++;
-    const subscription = this.usageSubject.subscribe(subscriber);
-    return () => {
-      this.usageWatchers--;
-      subscription.unsubscribe();
-    };
-  });
+  readonly usage$: Observable<Usage>;
 
   /**
    * The soft pressure tier, edge-triggered with hysteresis: the current state on subscription,
    * then `'high'` when `used` passes `softMax`, and `'normal'` again only once `used` is back
-   * at or below `lowWater`.
+   * at or below `lowWater`. A subscriber that changes the books meanwhile (frees its cache on
+   * `'high'`) causes an edge that every subscriber sees after this one: all see the edges in
+   * the order they happened and end on the current state.
    */
-  readonly pressure$: Observable<'normal' | 'high'> = this.pressureSubject.asObservable();
+  readonly pressure$: Observable<'normal' | 'high'>;
 
   private constructor(config: ResolvedConfig, options: TrackerOptions, tracking: boolean) {
     this.config = config;
-    this.claimAlarm = config.softMax;
-    this.tracking = tracking;
-    this.counting = tracking;
     this.clock = options.now ?? defaultNow;
-    this.scheduler = options.scheduler ?? asapScheduler;
-    this.policy = options.victimPolicy ?? 'oldest';
+    const policy: VictimPolicy = options.victimPolicy ?? 'oldest';
+    this.signals = new Signals(
+      () => this.snapshot(false),
+      () => this.updateAlarms(),
+    );
+    this.events$ = this.signals.events$;
+    this.usage$ = this.signals.usage$;
+    this.pressure$ = this.signals.pressure$;
+    this.books = new Books(
+      this,
+      tracking,
+      {
+        changed: (delta) => this.consequences(delta),
+        participantError: (p, fault, error) => this.reportFault(p, fault, error),
+        candidateAppeared: (acc) => this.reclaimer.candidateAppeared(acc),
+        collapsed: (acc, reason, released) => this.collapsed(acc, reason, released),
+        heldWhenAsked: (acc) => this.reclaimer.heldWhenAsked(acc),
+      },
+      config.softMax,
+    );
+    this.reclaimer = new Reclaimer({
+      books: this.books,
+      signals: this.signals,
+      counters: this.counters,
+      policy,
+      scheduler: options.scheduler ?? asapScheduler,
+      reclaimTimeout: options.reclaimTimeout ?? DEFAULT_RECLAIM_TIMEOUT,
+      yieldScheduler: options.yieldScheduler,
+      clock: this.clock,
+      max: () => this.config.max,
+      lowWater: () => this.config.lowWater,
+      reportFault: (p, fault, error) => this.reportFault(p, fault, error),
+      afterRun: () => this.afterRun(),
+    });
+    registerControl(this, this.control());
   }
 
   /**
@@ -210,24 +216,20 @@ export class MemoryQuotaTracker {
    *
    * @param config The quota (`max`, `lowWater`, `softMax`); default all `'auto'`.
    *   `max: Infinity` gives a no-op tracker.
-   * @param options The clock, the scheduler reclamation runs on, the victim policy.
+   * @param options The clock, the scheduler reclamation runs on, the victim policy, the
+   *   reclaim deadline, where a run yields, and the guards (see {@link TrackerOptions}).
    * @throws ConfigError for an invalid or inconsistent configuration or option.
    */
   static create(config?: MemquotaConfig, options: TrackerOptions = {}): MemoryQuotaTracker {
     const resolved = resolveConfig(config);
-    if (options === null || typeof options !== 'object') {
-      throw new ConfigError([], `options must be an object, got ${String(options)}`);
+    checkOptions(options);
+    const tracker = new MemoryQuotaTracker(resolved, options, resolved.max !== Infinity);
+    // The guards (heap guard, staleness): see `guardInstallers`.
+    if (tracker.enabled) {
+      const control = controlOf(tracker);
+      for (const install of guardInstallers) install(control, options);
     }
-    if (options.now !== undefined && typeof options.now !== 'function') {
-      throw new ConfigError(['now'], `now must be a function returning milliseconds, got ${typeof options.now}`);
-    }
-    if (options.scheduler !== undefined && typeof options.scheduler?.schedule !== 'function') {
-      throw new ConfigError(['scheduler'], 'scheduler must be an RxJS SchedulerLike (with schedule())');
-    }
-    if (options.victimPolicy !== undefined && options.victimPolicy !== 'oldest' && options.victimPolicy !== 'largest') {
-      throw new ConfigError(['victimPolicy'], `victimPolicy must be 'oldest' or 'largest', got ${String(options.victimPolicy)}`);
-    }
-    return new MemoryQuotaTracker(resolved, options, resolved.max !== Infinity);
+    return tracker;
   }
 
   /**
@@ -240,7 +242,7 @@ export class MemoryQuotaTracker {
 
   /** Bytes claimed by all live participants, exactly, after every call. */
   get used(): number {
-    return this.usedBytes;
+    return this.books.used;
   }
 
   /** Reclamation starts when `used` passes this (`Infinity` when disabled). */
@@ -260,7 +262,7 @@ export class MemoryQuotaTracker {
 
   /** Whether this tracker counts anything (false for `noop()` and `max: Infinity`). */
   get enabled(): boolean {
-    return this.tracking;
+    return this.books.tracking;
   }
 
   /** The tracker's clock, in ms: data ages are measured with it. */
@@ -270,27 +272,34 @@ export class MemoryQuotaTracker {
 
   /** Counters of what the tracker did, as a fresh snapshot. */
   get stats(): TrackerStats {
-    return { ...this.counters, accounts: this.openAccounts.size, participants: this.participantCount };
+    return { ...this.counters, accounts: this.books.accounts.size, participants: this.books.participants };
   }
 
   /**
-   * Opens a new account, optionally as a child of `parent`.
+   * Opens a new account, optionally as a child of `parent`, optionally named.
    *
-   * @param parent An account of this tracker; reclaiming it will reclaim the new one too.
+   * @param parentOrOptions An account of this tracker (reclaiming it will reclaim the new one
+   *   too), or `{ parent?, name? }`: the name is carried on events and metrics (it need not be
+   *   unique; the numeric `id` is). An `Account` made by another copy of the package (ESM
+   *   and CJS builds in one process) is accepted when it belongs to this tracker.
    * @return The only handle of the new account: close it (or let it be collected) to free it.
-   * @throws MemquotaError `TrackerShutdown`, or `AccountClosed` for a closed parent.
-   * @throws TypeError if `parent` is not an `Account` of this tracker.
+   * @throws MemquotaError `TrackerShutdown`; `AccountClosed` for a closed parent, or one being
+   *   reclaimed (waiting for its participants' answers).
+   * @throws TypeError if `parent` is not an `Account` of this tracker, or `name` not a string.
    */
-  newAccount(parent?: Account): Account {
-    const parentRec = parent === undefined ? undefined : this._accountRecordOf(parent, 'parent');
-    this._checkUsable();
-    if (parentRec && parentRec.state !== 'open') throw accountGone(parentRec);
-    const rec = new AccountRecord(this, this.nextAccountId++);
-    this.openAccounts.add(rec);
-    if (parentRec) {
-      linkAccounts(rec, parentRec);
+  newAccount(parentOrOptions?: Account | AccountOptions): Account {
+    const { parent, name } = isAccountOptions(parentOrOptions) ? parentOrOptions : { parent: parentOrOptions, name: undefined };
+    if (name !== undefined && typeof name !== 'string') throw new TypeError(`name must be a string, got ${typeof name}`);
+    let parentRec: AccountRecord | undefined;
+    if (parent !== undefined) {
+      parentRec = recordOfAccount(parent, 'parent');
+      if (parentRec.ledger !== this.books) {
+        throw new TypeError(
+          `parent belongs to ${parentRec.ledger.tracking ? 'another' : 'a no-op'} tracker; accounts can only be linked within one tracker`,
+        );
+      }
     }
-    return new Account(rec);
+    return new Account(this.books.openAccount(parentRec, name));
   }
 
   /**
@@ -302,38 +311,40 @@ export class MemoryQuotaTracker {
    */
   reconfigure(config: MemquotaConfig): void {
     const resolved = resolveConfig(config);
-    if (!this.tracking || this.state !== 'running') return;
+    if (!this.books.tracking || !this.books.running) return;
     this.config = resolved;
-    this.stalled = false;
+    this.reclaimer.unstall();
     this.consequences(0);
   }
 
-  /** Resolves when no reclamation is scheduled or running. */
+  /**
+   * Resolves when no reclamation is scheduled or running, and always once the tracker is shut
+   * down. A participant's `reclaim()` that awaits this waits until the run ends, which the
+   * reclaim deadline (`reclaimTimeout`) bounds: it does not deadlock.
+   */
   settled(): Promise<void> {
-    if (!this.reclaimPending && !this.reclaimRunning) return Promise.resolve();
+    if (!this.reclaimer.busy || !this.books.running) return Promise.resolve();
     return new Promise((resolve) => this.settleWaiters.push(resolve));
   }
 
   /**
    * Shuts the tracker down: every account is torn down (`collapsed$` emits
    * `'tracker-shutdown'`), the books go to 0, `events$`, `usage$` and `pressure$` complete,
-   * and later use of any handle fails with `TrackerShutdown` (`release` is a silent no-op).
+   * `settled()` resolves, and later use of any handle fails with `TrackerShutdown` (`release`
+   * is a silent no-op).
    */
   shutdown(): void {
-    if (this.state === 'shutdown') return;
-    const wasRunning = this.state === 'running';
-    this.state = 'shutdown';
-    this.counting = false;
-    this.scheduled?.unsubscribe();
-    this.scheduled = null;
-    this.reclaimPending = false;
-    for (const rec of [...this.openAccounts]) this._teardownAccount(rec, 'tracker-shutdown');
-    if (!this.reclaimRunning) this.resolveSettled();
-    if (wasRunning) {
-      this.eventSubject.complete();
-      this.usageSubject.complete();
-      this.pressureSubject.complete();
-    }
+    const books = this.books;
+    if (books.state === 'shutdown') return;
+    const wasRunning = books.running;
+    books.stop('shutdown');
+    this.reclaimer.stop();
+    for (const acc of [...books.accounts]) books.teardownAccount(acc, 'tracker-shutdown');
+    this.resolveSettled(true);
+    if (wasRunning) this.signals.complete();
+    const hooks = this.shutdownHooks;
+    this.shutdownHooks = [];
+    for (const stop of hooks) stop();
   }
 
   /**
@@ -342,10 +353,11 @@ export class MemoryQuotaTracker {
    * torn-down record is left in the books. For tests and debugging; O(participants).
    */
   audit(): AuditReport {
+    const books = this.books;
     const problems: string[] = [];
     let claimed = 0;
     let participants = 0;
-    for (const acc of this.openAccounts) {
+    for (const acc of books.accounts) {
       if (acc.state !== 'open') problems.push(`account ${acc.id} is ${acc.state} but still in the books`);
       let sum = 0;
       for (let p = acc.firstParticipant; p !== null; p = p.next) {
@@ -363,482 +375,123 @@ export class MemoryQuotaTracker {
       }
       claimed += sum;
     }
-    if (claimed !== this.usedBytes) problems.push(`tracker.used is ${this.usedBytes} but live claims add up to ${claimed}`);
-    if (participants !== this.participantCount) problems.push(`${participants} participants in the books but the count says ${this.participantCount}`);
-    return { used: this.usedBytes, claimed, accounts: this.openAccounts.size, participants, problems };
+    const used = books.used;
+    if (claimed !== used) problems.push(`tracker.used is ${used} but live claims add up to ${claimed}`);
+    if (participants !== books.participants) problems.push(`${participants} participants in the books but the count says ${books.participants}`);
+    return { used, claimed, accounts: books.accounts.size, participants, problems };
   }
 
   // ---------------------------------------------------------------------------------------
-  // Handle support (internal)
+  // What follows a change of the books (called by the books once they are whole)
 
-  /** @internal Throws unless the tracker accepts work. */
-  _checkUsable(): void {
-    if (this.state === 'running') return;
-    if (this.state === 'shutdown') throw new MemquotaError('TrackerShutdown', 'the memory quota tracker was shut down');
-    const cause = this.corruption === undefined ? '' : ` (${String(this.corruption)})`;
-    throw new MemquotaError('TrackerCorrupted', `the memory quota tracker found its books inconsistent and refuses all work${cause}`);
-  }
-
-  /** @internal The record behind an account argument, with a clear TypeError for anything else. */
-  _accountRecordOf(account: unknown, what: string): AccountRecord {
-    if (!(account instanceof Account)) {
-      throw new TypeError(`${what} must be an Account of rxjs-memquota, got ${account === null ? 'null' : typeof account}`);
-    }
-    const rec = account._record();
-    if (rec.tracker !== this) {
-      throw new TypeError(
-        `${what} belongs to ${rec.tracker.tracking ? 'another' : 'a no-op'} tracker; accounts can only be linked within one tracker`,
-      );
-    }
-    return rec;
-  }
-
-  /** @internal Registers a participant record in an open account. */
-  _addParticipant(account: AccountRecord): ParticipantRecord {
-    this._checkUsable();
-    if (account.state !== 'open') throw accountGone(account);
-    const rec = new ParticipantRecord(account);
-    joinAccount(account, rec);
-    this.participantCount++;
-    this.stalled = false;
-    this.candidateAppeared = true;
-    return rec;
-  }
-
-  /** @internal One `Account` handle fewer; the last one tears the account down. */
-  _dropAccountHandle(rec: AccountRecord): void {
-    // A stream closing its own account while answering a reclaim request was still reclaimed.
-    if (--rec.handles === 0 && rec.state === 'open') this._teardownAccount(rec, rec.reclaiming ? 'reclaimed' : 'closed');
-  }
-
-  /** @internal One `Participation` handle fewer; the last one tears the participant down. */
-  _dropParticipantHandle(rec: ParticipantRecord): void {
-    if (--rec.handles === 0) this._teardownParticipant(rec);
-  }
-
-  // ---------------------------------------------------------------------------------------
-  // The transactions
-
-  /** @internal Claim: a live participant adds `bytes` (already validated). */
-  _claim(rec: ParticipantRecord, bytes: number): void {
-    if (!this.counting) {
-      this._checkUsable();
-      return; // a no-op tracker accepts every claim and counts nothing
-    }
-    if (this.usedBytes + bytes > Number.MAX_SAFE_INTEGER) {
-      throw new RangeError(`claim(${bytes}) would take the tracker's total past Number.MAX_SAFE_INTEGER`);
-    }
-    if (rec.used === 0 && bytes > 0 && (this.reclaimRunning || this.stalled)) {
-      // An empty participant starts holding data: it may be the candidate a run lacked.
-      this.stalled = false;
-      this.candidateAppeared = true;
-    }
-    this.fold(rec, bytes);
-  }
-
-  /** @internal Release: a participant gives back `bytes` (validated), clamped to what it holds. */
-  _release(rec: ParticipantRecord, bytes: number): void {
-    if (!this.counting) return;
-    this.releases++;
-    if (bytes > rec.used) {
-      this.participantError(rec, 'over-release', new RangeError(`release(${bytes}) but only ${rec.used} bytes are claimed`));
-      bytes = rec.used;
-    }
-    if (bytes !== 0) this.fold(rec, -bytes);
-  }
-
-  /**
-   * @internal Tear-down of a participant: it leaves the books and all it held is released.
-   * `settleLater` is for an account's tear-down, which settles the consequences once at its end.
-   */
-  _teardownParticipant(rec: ParticipantRecord, settleLater = false): number {
-    if (!rec.live) return 0;
-    rec.target = null; // what makes it dead
-    const released = rec.used;
-    leaveAccount(rec.account, rec);
-    this.participantCount--;
-    if (released !== 0) {
-      this.book(rec, -released);
-      if (!settleLater) this.settle(-released);
-    }
-    // No unregister from _participantFinalizer: it costs a hash lookup per tear-down, and a
-    // later callback finds the record dead and does nothing.
-    return released;
-  }
-
-  /** @internal Tear-down of an account: its participants, its links, then `collapsed$`. */
-  _teardownAccount(rec: AccountRecord, reason: CollapseReason, releasedEarlier = 0): void {
-    if (rec.state !== 'open') return;
-    rec.state = reason;
-    let released = releasedEarlier;
-    // Participants that want to hear of it (the operators' queues) are told after the books
-    // are settled; they are reached through the weak references, so nothing keeps them alive.
-    let told: CollapseListener[] | null = null;
-    // Always the first one left: a tear-down can reach subscribers (pressure$, usage$) that
-    // close other participants of this account meanwhile, so no pointer is kept across it.
-    for (let p = rec.firstParticipant; p !== null; p = rec.firstParticipant) {
-      const participant = p.participant() as Partial<CollapseListener> | undefined;
-      if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
-      released += this._teardownParticipant(p, true);
-    }
-    unlinkAccount(rec);
-    this.openAccounts.delete(rec);
-    // One transaction: the books are whole again before any subscriber hears of it.
-    if (released !== releasedEarlier) this.settle(releasedEarlier - released);
-    if (reason === 'reclaimed') this.counters.accountsCollapsed++;
-    if (this.eventSubject.observed) this.eventSubject.next({ type: 'collapse', account: rec.id, reason, released });
-    const listeners = rec.collapseListeners;
-    rec.collapseListeners = null;
-    if (listeners) {
-      for (const listener of listeners) listener.accountCollapsed(reason);
-    }
-    if (told) {
-      for (const participant of told) participant.accountCollapsed(reason);
-    }
-  }
-
-  /** The one fold over the books: every claim, release and tear-down goes through here. */
-  private fold(rec: ParticipantRecord, delta: number): void {
-    this.book(rec, delta);
-    this.settle(delta);
-  }
-
-  /** The counters of a change, and nothing else: no participant or subscriber code runs. */
-  private book(rec: ParticipantRecord, delta: number): void {
-    rec.used += delta;
-    rec.account.used += delta;
-    this.usedBytes += delta;
-    if (delta < 0 && (rec.used < 0 || rec.account.used < 0 || this.usedBytes < 0)) this.corrupt();
-  }
-
-  /** What a change of `delta` bytes leads to, once the books are whole again. */
-  private settle(delta: number): void {
-    if (this.state !== 'running') return;
-    const used = this.usedBytes;
-    // The common case, between the alarms with nobody watching usage$, costs two compares.
-    if (used > this.claimAlarm || used <= this.releaseAlarm || this.usageWatchers !== 0) this.consequences(delta);
-    else if (delta < 0) this.stalled = false;
-  }
-
-  /** What follows a change of the books: pressure edges, a usage snapshot, reclamation. */
+  /** Pressure edges, a usage snapshot, reclamation; user code is reached last. */
   private consequences(delta: number): void {
-    const used = this.usedBytes;
+    if (!this.books.running) return;
+    const used = this.books.used;
     const { softMax, lowWater, max } = this.config;
+    const reclaimer = this.reclaimer;
+    let edge = false;
     if (this.highPressure ? used <= lowWater : used > softMax) {
       this.highPressure = !this.highPressure;
-      this.pressureSubject.next(this.highPressure ? 'high' : 'normal');
+      edge = true;
     }
-    this.claimAlarm = this.highPressure ? max : softMax;
-    this.releaseAlarm = this.highPressure ? lowWater : -1;
-    // Participants that answered 'partial' without freeing anything may hold new data by now.
-    if (this.stalled && used > this.stalledAt + (max - lowWater)) this.stalled = false;
-    const startRun = used > max && !this.reclaimPending && !this.reclaimRunning && !this.stalled;
-    if (startRun) this.reclaimPending = true; // so that the snapshot below says so
-    else if (delta < 0 && used <= max) this.stalled = false;
-    if (this.usageWatchers !== 0) this.usageSubject.next(this.snapshot());
-    if (startRun) this.scheduleReclamation();
-  }
-
-  private corrupt(): void {
-    this.state = 'corrupted';
-    this.counting = false;
-    this.scheduled?.unsubscribe();
-    this.scheduled = null;
-    this.reclaimPending = false;
-  }
-
-  private snapshot(): Usage {
-    const { max, lowWater } = this.config;
-    return {
-      used: this.usedBytes,
-      max,
-      lowWater,
-      pressure: this.tracking ? this.usedBytes / max : 0,
-      reclaiming: this.reclaimPending || this.reclaimRunning,
-    };
-  }
-
-  private participantError(rec: ParticipantRecord, fault: ParticipantFault, error?: unknown): void {
-    this.counters.participantErrors++;
-    if (this.eventSubject.observed) {
-      this.eventSubject.next(
-        error === undefined
-          ? { type: 'participant-error', account: rec.account.id, fault }
-          : { type: 'participant-error', account: rec.account.id, fault, error },
-      );
+    reclaimer.checkStall(used);
+    if (delta < 0 && used <= max) reclaimer.unstall();
+    const startRun = used > max && reclaimer.schedule.kind === 'idle';
+    this.updateAlarms();
+    if (edge) this.signals.pressure(this.highPressure ? 'high' : 'normal');
+    if (this.signals.usageWatched) this.signals.usage(this.snapshot(startRun));
+    if (startRun && this.books.running && reclaimer.schedule.kind === 'idle' && this.books.used > this.config.max) {
+      reclaimer.request('quota', this.config.lowWater, undefined);
     }
   }
 
-  // ---------------------------------------------------------------------------------------
-  // Reclamation
-
-  private scheduleReclamation(): void {
-    this.reclaimPending = true;
-    const action = this.scheduler.schedule(() => {
-      this.scheduled = null;
-      this.reclaimPending = false;
-      void this.runReclamation();
-    });
-    // A synchronous scheduler has run (and finished) the action already.
-    if (this.reclaimPending) this.scheduled = action;
+  /** The total's alarms: where the next change of the books needs a look. */
+  private updateAlarms(): void {
+    const { softMax, lowWater, max } = this.config;
+    let above = this.highPressure ? max : softMax;
+    let atOrBelow = this.highPressure ? lowWater : -1;
+    if (this.signals.usageWatched) above = -Infinity;
+    if (this.reclaimer.stalled) atOrBelow = Infinity;
+    this.books.total.setAlarms(above, atOrBelow);
   }
 
-  private resolveSettled(): void {
-    if (this.reclaimPending || this.reclaimRunning) return;
+  private afterRun(): void {
+    if (this.books.running) this.consequences(0);
+    this.resolveSettled(false);
+  }
+
+  private resolveSettled(always: boolean): void {
+    if (!always && this.reclaimer.busy) return;
     const waiters = this.settleWaiters;
     this.settleWaiters = [];
     for (const resolve of waiters) resolve();
   }
 
-  private async runReclamation(): Promise<void> {
-    if (this.state !== 'running' || this.usedBytes <= this.config.max) {
-      this.resolveSettled();
-      return;
-    }
-    this.reclaimRunning = true;
-    this.counters.reclaimRuns++;
-    if (this.eventSubject.observed) {
-      this.eventSubject.next({ type: 'reclaim-start', used: this.usedBytes, max: this.config.max, lowWater: this.config.lowWater });
-    }
-    let victims = 0;
-    let outcome: 'low-water' | 'no-candidate' | 'shutdown' = 'no-candidate';
-    try {
-      this.candidateAppeared = false;
-      let heap = this.buildCandidates();
-      let rebuilt = false;
-      for (;;) {
-        if (this.state !== 'running') {
-          outcome = 'shutdown';
-          break;
-        }
-        if (this.usedBytes <= this.config.lowWater) {
-          outcome = 'low-water';
-          break;
-        }
-        const victim = this.popVictim(heap);
-        if (victim === undefined) {
-          // Candidates that appeared during the run (a reclaim() or a subscriber claimed) get one
-          // more look; only one, so a participant that keeps refilling cannot keep the run alive.
-          if (rebuilt || !this.candidateAppeared) break;
-          rebuilt = true;
-          this.candidateAppeared = false;
-          heap = this.buildCandidates();
-          continue;
-        }
-        victims++;
-        this.counters.victims++;
-        const pending = this.reclaimVictim(victim, this.victimKey, heap);
-        if (pending !== undefined) await pending;
-      }
-    } catch (err) {
-      // Every participant callback is guarded, so reaching here is a bug in the tracker: stop
-      // trusting the books rather than crash the process.
-      this.corruption = err;
-      this.corrupt();
-      this.reclaimRunning = false;
-      this.resolveSettled();
-      return;
-    }
-    this.reclaimRunning = false;
-    if (outcome === 'no-candidate' && this.usedBytes > this.config.lowWater) {
-      this.stalled = true;
-      this.stalledAt = this.usedBytes;
-    }
-    if (this.eventSubject.observed) this.eventSubject.next({ type: 'reclaim-end', used: this.usedBytes, victims, outcome });
-    if (this.state === 'running') this.consequences(0);
-    this.resolveSettled();
+  private snapshot(starting: boolean): Usage {
+    const { max, lowWater } = this.config;
+    const used = this.books.used;
+    return {
+      used,
+      max,
+      lowWater,
+      pressure: this.books.tracking ? used / max : 0,
+      reclaiming: starting || this.reclaimer.busy,
+    };
   }
 
-  /**
-   * The heap key of an account: its oldest data (smallest first) or minus its bytes.
-   * `undefined` = not a candidate. Reads every own participant; tears down the faulty ones.
-   */
-  private keyOf(acc: AccountRecord): number | undefined {
-    if (this.policy === 'largest') {
-      // Only collected participants matter here; tearing one down reaches subscribers, which
-      // may change the list, so several are walked on a copy.
-      if (acc.participantCount === 1) this.checkCollected(acc.firstParticipant!);
-      else for (const p of participantsOf(acc)) this.checkCollected(p);
-      return acc.used > 0 ? -acc.used : undefined;
-    }
-    // getOldest() is participant code, which may change the list: walk a copy when there
-    // are several (one participant, the common case, needs none).
-    if (acc.participantCount === 1) return this.ageOf(acc.firstParticipant!);
-    let oldest: number | undefined;
-    for (const p of participantsOf(acc)) {
-      const age = p.live ? this.ageOf(p) : undefined;
-      if (age !== undefined && (oldest === undefined || age < oldest)) oldest = age;
-    }
-    return oldest;
+  private reportFault(p: ParticipantRecord, fault: ParticipantFault, error?: unknown): void {
+    this.counters.participantErrors++;
+    if (!this.signals.eventsObserved) return;
+    const acc = p.account;
+    const event: MemquotaEvent =
+      error === undefined ? { type: 'participant-error', account: acc.id, fault } : { type: 'participant-error', account: acc.id, fault, error };
+    this.signals.event(named(event, acc.name));
   }
 
-  /**
-   * A participant's data age, or `undefined` for none. A collected participant, or one whose
-   * `getOldest()` throws, is torn down; one that says "no data" while holding more than the
-   * slop is reported and counts as the oldest.
-   */
-  private ageOf(p: ParticipantRecord): number | undefined {
-    const participant = p.participant();
-    if (participant === undefined) {
-      this.collectGarbage(p);
-      return undefined;
-    }
-    let age: number | undefined;
-    try {
-      age = participant.getOldest();
-    } catch (err) {
-      this.participantError(p, 'getOldest-threw', err);
-      this._teardownParticipant(p);
-      return undefined;
-    }
-    if (typeof age === 'number' && !Number.isNaN(age)) return age;
-    if (p.used > NO_DATA_SLOP) {
-      this.participantError(p, 'no-data-but-claimed');
-      return -Infinity;
-    }
-    return undefined;
+  private collapsed(acc: AccountRecord, reason: CollapseReason, released: number): void {
+    if (reason === 'reclaimed') this.counters.accountsCollapsed++;
+    if (this.signals.eventsObserved) this.signals.event(named({ type: 'collapse', account: acc.id, reason, released }, acc.name));
   }
 
-  /** Tears `p` down if its participant was garbage-collected. */
-  private checkCollected(p: ParticipantRecord): void {
-    if (p.live && p.participant() === undefined) this.collectGarbage(p);
-  }
-
-  private collectGarbage(p: ParticipantRecord): void {
-    this.participantError(p, 'garbage-collected');
-    this._teardownParticipant(p);
-  }
-
-  private buildCandidates(): MinHeap<AccountRecord> {
-    this.keysCheckedAt = this.releases;
-    const keys: number[] = [];
-    const accounts: AccountRecord[] = [];
-    for (const acc of this.openAccounts) {
-      if (acc.state !== 'open') continue;
-      const key = this.keyOf(acc);
-      if (key !== undefined) {
-        keys.push(key);
-        accounts.push(acc);
-      }
-    }
-    return new MinHeap(keys, accounts);
-  }
-
-  /** Pops the best open candidate whose key still holds (ages only grow, so a stale key is pushed back). */
-  private popVictim(heap: MinHeap<AccountRecord>): AccountRecord | undefined {
-    for (;;) {
-      const acc = heap.pop();
-      if (acc === undefined) return undefined;
-      if (acc.state !== 'open') continue;
-      if (this.policy === 'oldest' && this.releases === this.keysCheckedAt && acc.participantCount !== 0) {
-        this.victimKey = heap.lastKey;
-        return acc;
-      }
-      const key = this.keyOf(acc);
-      if (key === undefined) continue;
-      const next = heap.peekKey();
-      if (key > heap.lastKey && next !== undefined && key > next) {
-        heap.push(key, acc);
-        continue;
-      }
-      this.victimKey = key;
-      return acc;
-    }
-  }
-
-  /**
-   * Asks the victim and every descendant to reclaim, all at once. Returns a promise when some
-   * answer is asynchronous, `undefined` when everything was settled synchronously.
-   */
-  private reclaimVictim(victim: AccountRecord, key: number, heap: MinHeap<AccountRecord>): Promise<void> | undefined {
-    const targets: AccountRecord[] = [victim];
-    if (victim.children.size !== 0) {
-      const seen = new Set(targets);
-      for (let i = 0; i < targets.length; i++) {
-        for (const child of targets[i]!.children) {
-          if (!seen.has(child)) {
-            seen.add(child);
-            targets.push(child);
-          }
-        }
-      }
-    }
-    if (this.eventSubject.observed) {
-      this.eventSubject.next({
-        type: 'victim',
-        account: victim.id,
-        oldest: this.policy === 'oldest' ? key : undefined,
-        bytes: victim.used,
-        accounts: targets.length,
-      });
-    }
-    const before = this.usedBytes;
-    const victimBytes = victim.used;
-    for (const acc of targets) {
-      acc.reclaiming = true;
-      acc.heldWhenAsked = acc.used;
-      acc.answeredPartial = false;
-    }
-    let pending: PromiseLike<void>[] | null = null;
-    for (const acc of targets) {
-      // A copy: a reclaim() may register new participants in this account meanwhile.
-      for (const p of participantsOf(acc)) {
-        if (!p.live) continue;
-        const participant = p.participant();
-        if (participant === undefined) {
-          this.collectGarbage(p);
-          continue;
-        }
-        let answer: Reclaimed | PromiseLike<Reclaimed>;
-        try {
-          answer = participant.reclaim();
-        } catch (err) {
-          this.participantError(p, 'reclaim-threw', err);
-          this._teardownParticipant(p);
-          continue;
-        }
-        if (isThenable(answer)) {
-          (pending ??= []).push(
-            Promise.resolve(answer).then(
-              (settled) => this.settleAnswer(p, settled),
-              (err: unknown) => {
-                this.participantError(p, 'reclaim-threw', err);
-                this._teardownParticipant(p);
-              },
-            ),
-          );
-        } else {
-          this.settleAnswer(p, answer);
-        }
-      }
-    }
-    if (pending === null) {
-      this.finishVictim(targets, victim, victimBytes, before, heap);
-      return undefined;
-    }
-    return Promise.all(pending).then(() => this.finishVictim(targets, victim, victimBytes, before, heap));
-  }
-
-  /** Every answer is in: tear down what collapsed; a partial victim goes back in the heap. */
-  private finishVictim(targets: AccountRecord[], victim: AccountRecord, victimBytes: number, before: number, heap: MinHeap<AccountRecord>): void {
-    for (const acc of targets) {
-      acc.reclaiming = false;
-      if (acc.state === 'open' && !acc.answeredPartial) this._teardownAccount(acc, 'reclaimed', Math.max(0, acc.heldWhenAsked - acc.used));
-    }
-    if (this.usedBytes < before) this.counters.bytesReclaimed += before - this.usedBytes;
-    // A partial victim that freed something goes back in the heap with its new key.
-    if (victim.state === 'open' && victim.used < victimBytes) {
-      const newKey = this.keyOf(victim);
-      if (newKey !== undefined) heap.push(newKey, victim);
-    }
-  }
-
-  private settleAnswer(p: ParticipantRecord, answer: unknown): void {
-    if (answer === 'partial') {
-      if (p.live) p.account.answeredPartial = true;
-      return;
-    }
-    if (answer !== 'collapsing') this.participantError(p, 'reclaim-invalid-answer', new TypeError(`reclaim() answered ${String(answer)}`));
-    this._teardownParticipant(p);
+  /** The guards' view of this tracker. */
+  private control(): ReclaimControl {
+    const read = {
+      used: () => this.used,
+      max: () => this.max,
+      lowWater: () => this.lowWater,
+      softMax: () => this.softMax,
+      highPressure: () => this.highPressure,
+    };
+    return {
+      get used() {
+        return read.used();
+      },
+      get max() {
+        return read.max();
+      },
+      get lowWater() {
+        return read.lowWater();
+      },
+      get softMax() {
+        return read.softMax();
+      },
+      get highPressure() {
+        return read.highPressure();
+      },
+      pressure$: this.pressure$,
+      now: () => this.clock(),
+      requestReclaim: (cause: ReclaimCause, downTo: number, olderThan?: number) => {
+        if (!this.books.running || !this.books.tracking) return;
+        if (!(typeof downTo === 'number' && downTo >= 0)) throw new RangeError(`requestReclaim: downTo must be a number ≥ 0, got ${String(downTo)}`);
+        if (olderThan !== undefined && typeof olderThan !== 'number') throw new TypeError('requestReclaim: olderThan must be a number');
+        this.reclaimer.unstall();
+        this.reclaimer.request(cause, downTo, olderThan);
+      },
+      onShutdown: (stop: () => void) => {
+        if (this.books.state === 'shutdown') stop();
+        else this.shutdownHooks.push(stop);
+      },
+    };
   }
 }

@@ -82,6 +82,33 @@ export interface TrackerOptions {
   scheduler?: SchedulerLike;
   /** `'oldest'` data first (default) or `'largest'` account first. */
   victimPolicy?: VictimPolicy;
+  /**
+   * The reclaim deadline, in ms (default 10 000; `Infinity`: none). A participant that has not
+   * answered `reclaim()` by then counts as collapsed (`participant-error`, fault
+   * `'reclaim-timeout'`) and the run goes on. Its timer never keeps the process alive.
+   */
+  reclaimTimeout?: number;
+  /**
+   * Where a reclamation run yields between batches (so that it never blocks the event loop for
+   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`), unref'd. Pass a
+   * virtual scheduler (`TestScheduler`, `VirtualTimeScheduler`) to make yields deterministic.
+   */
+  yieldScheduler?: SchedulerLike;
+  /**
+   * The heap guard (Node): after each major GC, if the live heap is above `mark` × the
+   * usable heap (`heap_size_limit` less V8's young generation; default 0.8), reclaim
+   * oldest-first until the tracker's own estimate brings it back under (`reclaim-start
+   * { cause: 'heap' }`). Default on; `false` turns it off; 0 < mark < 1.
+   */
+  heapGuard?: boolean | { mark?: number };
+  /**
+   * While pressure is high, data older than this many ms is reclaimed (`cause: 'stale'`), so a
+   * producer gated on `pressure$` never deadlocks behind a stuck consumer: an account stuck when
+   * pressure turns high is reclaimed within `staleAfter` + one tick (`staleAfter / 5`, at most
+   * 1 s). Default 5000; `Infinity` turns it off. The timer runs only while pressure is high and
+   * never keeps the process alive.
+   */
+  staleAfter?: number;
 }
 
 /** A snapshot of a tracker's use, as emitted by `usage$`. */
@@ -110,6 +137,10 @@ export interface TrackerStats {
   readonly accountsCollapsed: number;
   /** `participant-error` events. */
   readonly participantErrors: number;
+  /** Runs started by the heap guard (cause `'heap'`). */
+  readonly heapGuardRuns: number;
+  /** Runs started by the staleness guard (cause `'stale'`). */
+  readonly staleRuns: number;
   /** Accounts currently open. */
   readonly accounts: number;
   /** Participants currently registered. */
@@ -129,13 +160,29 @@ export type ParticipantFault =
   /** It released more than it had claimed; the release was clamped. */
   | 'over-release'
   /** It was garbage-collected without being closed; its memory was released. */
-  | 'garbage-collected';
+  | 'garbage-collected'
+  /** `reclaim()` did not answer within `reclaimTimeout`: counted as collapsed. */
+  | 'reclaim-timeout'
+  /**
+   * `getOldest()` returned something other than a timestamp or `undefined` (NaN, e.g. from a
+   * clock that returns NaN): its data counts as the oldest, so reclamation is never silently
+   * disabled.
+   */
+  | 'invalid-age';
+
+/** Why a reclamation run started (see the `reclaim-start` event). */
+export type ReclaimCause = 'quota' | 'heap' | 'stale';
 
 /** An event of the tracker's life, as emitted by `events$`. */
 export type MemquotaEvent =
   | {
-      /** A reclamation run starts: `used` has passed `max`. */
+      /** A reclamation run starts. */
       readonly type: 'reclaim-start';
+      /**
+       * Why: `'quota'`, `used` passed `max`; `'heap'`, the heap guard saw the live heap near
+       * its limit; `'stale'`, data stayed stuck too long while pressure was high.
+       */
+      readonly cause: ReclaimCause;
       /** `tracker.used` at the start. */
       readonly used: number;
       /** `tracker.max` at the start. */
@@ -148,6 +195,8 @@ export type MemquotaEvent =
       readonly type: 'victim';
       /** The victim account's id. */
       readonly account: number;
+      /** The victim account's name, present only when it was given one. */
+      readonly name?: string;
       /** Its oldest data timestamp (`-Infinity` for a faulty participant), or `undefined` under `'largest'`. */
       readonly oldest: number | undefined;
       /** Bytes its own participants held when chosen. */
@@ -160,6 +209,8 @@ export type MemquotaEvent =
       readonly type: 'collapse';
       /** The account's id. */
       readonly account: number;
+      /** The account's name, present only when it was given one. */
+      readonly name?: string;
       /** Why it was torn down. */
       readonly reason: CollapseReason;
       /** Bytes released by the tear-down. */
@@ -174,12 +225,16 @@ export type MemquotaEvent =
       readonly victims: number;
       /** Why the run stopped. */
       readonly outcome: 'low-water' | 'no-candidate' | 'shutdown';
+      /** How long the run took, from its start to its end, on the tracker's clock (ms). */
+      readonly durationMs: number;
     }
   | {
       /** A participant misbehaved; the tracker dealt with it and the books stay right. */
       readonly type: 'participant-error';
       /** The id of the participant's account. */
       readonly account: number;
+      /** The account's name, present only when it was given one. */
+      readonly name?: string;
       /** What went wrong. */
       readonly fault: ParticipantFault;
       /** The thrown value, where there was one. */

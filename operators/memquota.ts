@@ -3,23 +3,14 @@
  *
  * @module
  */
-import {
-  Observable,
-  type MonoTypeOperatorFunction,
-  type Observer,
-  type SchedulerAction,
-  type SchedulerLike,
-  type Subscriber,
-  type Subscription,
-  type TeardownLogic,
-  type Unsubscribable,
-} from 'rxjs';
+import { Observable, type MonoTypeOperatorFunction, type SchedulerAction, type SchedulerLike, type Subscriber, type Unsubscribable } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
-import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
-import { forgetTeardown, keepTeardown, runTeardown, runTeardowns, type KeptTeardowns } from './internal/teardowns.js';
+import { openStream } from './internal/accountArg.js';
+import { OperatorSubscriber, type OperatorHandlers } from './internal/operatorSubscriber.js';
+import { checkAccountArg, checkCost, checkedCost, checkOnReclaim, checkOptions, checkScheduler, type AccountArg, type OnReclaim } from './internal/options.js';
+import { ParticipantQueue, type QueueSettings } from './internal/participantQueue.js';
 
 /** Options of {@link memquota}. */
 export interface MemquotaOptions<T> {
@@ -91,88 +82,85 @@ export function memquota<T>(account: AccountArg, options: MemquotaOptions<T> = {
   checkOptions(options, 'memquota');
   const { cost = memoryCost as (value: T) => number, scheduler } = options;
   checkCost(cost, 'memquota');
-  if (scheduler !== undefined && typeof scheduler?.schedule !== 'function') {
-    throw new TypeError('memquota: scheduler must be an RxJS SchedulerLike');
-  }
-  const onReclaim = checkOnReclaim(options.onReclaim, 'memquota');
+  checkScheduler(scheduler, 'memquota');
+  const settings: StreamSettings<T> = { cost, onReclaim: checkOnReclaim(options.onReclaim, 'memquota'), ownsAccount: typeof account === 'function', scheduler };
 
   return (source) =>
     new Observable<T>((subscriber) => {
-      const stream = openStream(account, 'memquota', subscriber, (acc, owned) => new MemquotaStream<T>(acc, owned, onReclaim, subscriber, cost, scheduler));
+      const stream = openStream(account, 'memquota', subscriber, (acc) => new MemquotaStream<T>(acc, settings, subscriber));
       if (stream === undefined) return;
-      // The stream is the source's subscriber too (see MemquotaStream), handed to the
-      // downstream subscriber before subscribing: a synchronous source sees `closed` as soon as
-      // the downstream unsubscribes (take(n)).
+      // Handed to the downstream subscriber before subscribing: a synchronous source sees its
+      // subscriber closed as soon as the downstream unsubscribes (take(n)).
       subscriber.add(stream);
-      source.subscribe(stream);
+      source.subscribe(stream.upstream);
     });
+}
+
+/** What every subscription of one `memquota` operator shares. */
+interface StreamSettings<T> extends QueueSettings<T> {
+  readonly scheduler: SchedulerLike | undefined;
 }
 
 /** `MemquotaStream.end` before the source ended, and after it completed (module-private). */
 const NOT_ENDED = Symbol('not ended');
 const COMPLETED = Symbol('completed');
 
-/** The scheduled delivery task: one value per run, rescheduling itself, as observeOn does. */
-function deliverOne<T>(this: SchedulerAction<MemquotaStream<T>>, stream?: MemquotaStream<T>): void {
-  if (stream!.deliverScheduled()) this.schedule(stream);
+/** The source side of every `memquota` subscription (shared, no closures). */
+const SOURCE: OperatorHandlers<MemquotaStream<unknown>, unknown> = {
+  onNext: (stream, value) => stream.sourceNext(value),
+  onError: (stream, err) => stream.sourceEnd(err),
+  onComplete: (stream) => stream.sourceEnd(COMPLETED),
+};
+
+/**
+ * The scheduled delivery of one notification. One action is scheduled per notification when
+ * it arrives, as `observeOn` does, so other work on the scheduler interleaves exactly as with
+ * `observeOn`; the action takes whatever is at the head of the queue (the stream is its state:
+ * no closure per value).
+ */
+function deliverNext(this: SchedulerAction<MemquotaStream<unknown>>, stream?: MemquotaStream<unknown>): void {
+  stream!.deliverNext();
 }
 
 /**
- * One subscription of `memquota`: the participant queue, the source's subscriber, and the
- * teardown handed to the downstream subscriber, in a single object with no closures, so that
- * an idle stream stays small (B5 in the benchmarks).
+ * One subscription of `memquota`: the participant queue, the source's state and the teardown
+ * handed to the downstream subscriber, in one object with no closures, so that an idle
+ * stream stays small (B5 in the benchmarks). The source's subscriber is an
+ * {@link OperatorSubscriber} whose handlers call back here.
  *
- * It is the source's subscriber by shape (see `internal/teardowns.ts`): `closed` is `gone`,
- * and the teardown the source hands over is kept and run once when the stream ends.
+ * Ends, in RxJS order: the subscriber is told first (`complete`, `error`), the upstream and
+ * the queue are torn down after; a source that completed or errored is unsubscribed at once,
+ * even while its values still wait for a scheduled delivery (as `observeOn` does).
  */
-class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsubscribable {
-  /** What the source handed over to stop it: one teardown, or a list when it gave several. */
-  private sourceTeardown: KeptTeardowns = null;
+class MemquotaStream<T> extends ParticipantQueue<T> implements Unsubscribable {
+  /** The source's subscriber. */
+  readonly upstream: OperatorSubscriber<MemquotaStream<T>, T>;
   /** How the stream ends once the queue is empty: `NOT_ENDED`, `COMPLETED`, or the error. */
   private end: unknown = NOT_ENDED;
-  /** True while inside the downstream `next`: values arriving meanwhile wait. */
+  /** True while inside the downstream `next` (no scheduler): values arriving meanwhile wait. */
   private delivering = false;
-  private delivery: Subscription | null = null;
 
   constructor(
     account: Account,
-    ownsAccount: boolean,
-    onReclaim: OnReclaim,
+    protected override readonly settings: StreamSettings<T>,
     private readonly destination: Subscriber<T>,
-    private readonly cost: (value: T) => number,
-    private readonly scheduler: SchedulerLike | undefined,
   ) {
-    super(account, ownsAccount, onReclaim);
+    super(account, settings);
+    this.upstream = new OperatorSubscriber(destination, SOURCE as unknown as OperatorHandlers<MemquotaStream<T>, T>, this);
   }
 
-  /** Closed once the queue is torn down, for whatever reason. */
-  get closed(): boolean {
-    return this.gone;
-  }
-
-  /** Keeps a teardown of the source's, run when the stream ends (at once if it has). */
-  add(teardown: TeardownLogic): void {
-    if (!teardown || teardown === this) return;
-    if (this.gone) return runTeardown(teardown);
-    this.sourceTeardown = keepTeardown(this.sourceTeardown, teardown);
-  }
-
-  /** Forgets a teardown handed over with `add`. */
-  remove(teardown: TeardownLogic): void {
-    this.sourceTeardown = forgetTeardown(this.sourceTeardown, teardown);
-  }
-
-  next(value: T): void {
+  /** A value from the source. */
+  sourceNext(value: T): void {
     if (this.gone) return;
     let bytes: number;
     try {
-      const cost = this.cost; // called as a plain function: user code never sees this object
+      const cost = this.settings.cost; // called as a plain function: user code never sees this object
       bytes = checkedCost(cost(value));
     } catch (err) {
-      this.fail(err);
-      return;
+      return this.sourceFailed(err);
     }
-    if (this.scheduler === undefined && !this.delivering && this.length === 0) {
+    const scheduler = this.settings.scheduler;
+    if (scheduler === undefined && !this.delivering && this.length === 0) {
       // Straight through: never held, never claimed. What the subscriber emits back into
       // the source meanwhile (reentrancy) waits in the queue.
       this.delivering = true;
@@ -182,90 +170,82 @@ class MemquotaStream<T> extends ParticipantQueue<T> implements Observer<T>, Unsu
       if (this.length > 0 || this.end !== NOT_ENDED) this.drain();
       return;
     }
+    let stored: boolean;
     try {
-      if (!this.enqueue(value, bytes)) return;
+      stored = this.enqueue(value, bytes);
     } catch (err) {
-      this.fail(err);
-      return;
+      return this.sourceFailed(err);
     }
-    if (this.scheduler === undefined) this.drain();
-    else this.scheduleDelivery();
+    if (!stored) return;
+    if (scheduler === undefined) this.drain();
+    else scheduler.schedule(deliverNext as (this: SchedulerAction<this>, stream?: this) => void, 0, this);
   }
 
-  error(err: unknown): void {
-    if (this.gone) return;
-    this.end = err;
-    this.afterSourceEnded();
-  }
-
-  complete(): void {
-    if (this.gone) return;
-    this.end = COMPLETED;
-    this.afterSourceEnded();
-  }
-
-  /** The downstream unsubscribed: free everything, stop the source. */
-  unsubscribe(): void {
-    this.close();
-    this.delivery?.unsubscribe();
-    this.stopSource();
-  }
-
-  /** Delivers one scheduled value; returns whether to run again. */
-  deliverScheduled(): boolean {
-    if (this.gone || this.destination.closed) return false;
-    if (this.length > 0) this.destination.next(this.dequeue());
-    if (this.gone || this.destination.closed) return false;
-    if (this.length > 0) return true;
-    this.delivery = null;
-    if (this.end !== NOT_ENDED) this.finish();
-    return false;
-  }
-
-  protected collapsed(error: MemoryReclaimedError | undefined): void {
-    this.delivery?.unsubscribe();
-    this.stopSource();
-    if (error === undefined) this.destination.complete();
-    else this.destination.error(error);
-  }
-
-  private afterSourceEnded(): void {
-    // With a scheduler the end is delivered in order, after the queued values, as observeOn does.
-    if (this.scheduler !== undefined) this.scheduleDelivery();
+  /** The source ended (`COMPLETED`, or its error): told after the queued values. */
+  sourceEnd(end: unknown): void {
+    if (this.gone || this.end !== NOT_ENDED) return;
+    this.end = end;
+    const scheduler = this.settings.scheduler;
+    if (scheduler !== undefined) scheduler.schedule(deliverNext as (this: SchedulerAction<this>, stream?: this) => void, 0, this);
     else if (this.length === 0 && !this.delivering) this.finish();
   }
 
-  private scheduleDelivery(): void {
-    if (this.delivery === null) this.delivery = this.scheduler!.schedule(deliverOne<T>, 0, this);
+  /** The downstream unsubscribed (or the stream ended): free everything, stop the source. */
+  unsubscribe(): void {
+    this.close();
+    this.upstream.unsubscribe();
   }
 
-  /** Delivers queued values in order; a reentrant call returns at once (the outer loop goes on). */
+  /** One scheduled delivery: the head of the queue, or the end once the queue is empty. */
+  deliverNext(): void {
+    if (this.gone) return;
+    if (this.length > 0) {
+      const value = this.dequeue();
+      // The release can run user code (pressure$, usage$) that unsubscribes us.
+      if (!this.gone && !this.destination.closed) this.destination.next(value);
+    } else if (this.end !== NOT_ENDED) this.finish();
+  }
+
+  protected collapsed(error: MemoryReclaimedError | undefined): void {
+    const destination = this.destination;
+    if (!destination.closed) {
+      if (error === undefined) destination.complete();
+      else destination.error(error);
+    }
+    this.upstream.unsubscribe();
+  }
+
+  /**
+   * A value could not be taken (its `cost` threw or was invalid, or the claim was refused):
+   * the stream ends with that error as if the source had sent it, after the values queued
+   * before it (as `map(cost)` then `observeOn` would), and the source is stopped now.
+   */
+  private sourceFailed(err: unknown): void {
+    this.upstream.unsubscribe();
+    this.sourceEnd(err);
+  }
+
+  /** Delivers queued values in order (no scheduler); a reentrant call returns at once. */
   private drain(): void {
     if (this.delivering) return;
     this.delivering = true;
-    while (this.length > 0 && !this.gone && !this.destination.closed) this.destination.next(this.dequeue());
+    while (this.length > 0 && !this.gone) {
+      const value = this.dequeue();
+      if (this.gone || this.destination.closed) break;
+      this.destination.next(value);
+    }
     this.delivering = false;
-    if (this.end !== NOT_ENDED && this.length === 0 && !this.gone) this.finish();
+    if (!this.gone && this.end !== NOT_ENDED && this.length === 0) this.finish();
   }
 
+  /** Tells the subscriber the end, then tears down. */
   private finish(): void {
-    this.close();
-    this.stopSource();
-    if (this.end === COMPLETED) this.destination.complete();
-    else this.destination.error(this.end);
-  }
-
-  private fail(err: unknown): void {
-    this.close();
-    this.delivery?.unsubscribe();
-    this.stopSource();
-    this.destination.error(err);
-  }
-
-  /** Runs what the source handed over, once. */
-  private stopSource(): void {
-    const kept = this.sourceTeardown;
-    this.sourceTeardown = null;
-    runTeardowns(kept);
+    this.gone = true;
+    const destination = this.destination;
+    if (!destination.closed) {
+      if (this.end === COMPLETED) destination.complete();
+      else destination.error(this.end);
+    }
+    this.unsubscribe();
   }
 }

@@ -4,17 +4,17 @@
  *
  * @module
  */
-import { from, Observable, Subscription, type ObservableInput, type Observer, type OperatorFunction, type Subscriber } from 'rxjs';
+import { from, Observable, type ObservableInput, type ObservedValueOf, type OperatorFunction, type Subscriber } from 'rxjs';
 import type { Account } from '../lib/account.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
-import { claimShare, dropShare, registerShare, releaseShare, type CollapseListener, type Share } from '../lib/seam.js';
-import type { MemoryQuotaTracker } from '../lib/tracker.js';
+import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../lib/types.js';
-import { checkAccountArg, checkOptions, openStream, type AccountArg } from './internal/accountArg.js';
-import { checkCost, checkedCost } from './internal/participantQueue.js';
-import { CostQueue } from './internal/costQueue.js';
-import { SourceSink, type SourceHandler } from './internal/sourceSink.js';
+import { openStream } from './internal/accountArg.js';
+import { CostRing } from './internal/costQueue.js';
+import { OperatorSubscriber, type OperatorHandlers } from './internal/operatorSubscriber.js';
+import { checkAccountArg, checkConcurrency, checkCost, checkedCost, checkOptions, type AccountArg } from './internal/options.js';
+import { goneReason } from './internal/participantQueue.js';
 
 /** Options of {@link memquotaMap}. */
 export interface MemquotaMapOptions<T> {
@@ -68,6 +68,11 @@ export interface MemquotaMapOptions<T> {
  *   an inner or the source errors: everything is released and the subscriber errors;
  * - unsubscribing frees everything (the participant is closed, and a factory account too).
  *
+ * Order of ends, as `mergeMap`'s: the subscriber is told (`error`, `complete`) before the
+ * source and the inners are torn down; an inner that completes is unsubscribed before the
+ * next one starts. A value is stored before it is claimed (the claim can run user code, which
+ * then sees it as this stream's data).
+ *
  * Costs: claiming, queueing and the in-flight bookkeeping allocate nothing per value beyond the
  * inner's subscriber, which `mergeMap` allocates too (the in-flight links live on it); every
  * step is O(1). An idle subscription is one object plus its participant record.
@@ -95,134 +100,166 @@ export interface MemquotaMapOptions<T> {
  *
  * @param account The account to charge: an `Account` shared by every subscription, or a
  *   factory called once per subscription (that account is closed on teardown).
- * @param project Maps a source value and its index to an `ObservableInput`.
+ * @param project Maps a source value and its index to an `ObservableInput`; the result's
+ *   values are typed as with `mergeMap` (a union of inputs gives the union of their values).
  * @param options `concurrency` (default 1) and `cost` (default `memoryCost`).
  * @return An operator that maps as `mergeMap` does and holds its values under the quota.
  * @throws TypeError for an account, project or option of the wrong type; RangeError for a
  *   `concurrency` that is not an integer ≥ 1 or `Infinity` (at creation, not at subscription).
  */
-export function memquotaMap<T, R>(
+export function memquotaMap<T, O extends ObservableInput<unknown>>(
   account: AccountArg,
-  project: (value: T, index: number) => ObservableInput<R>,
+  project: (value: T, index: number) => O,
   options: MemquotaMapOptions<T> = {},
-): OperatorFunction<T, R> {
+): OperatorFunction<T, ObservedValueOf<O>> {
   checkAccountArg(account, 'memquotaMap');
   if (typeof project !== 'function') throw new TypeError(`memquotaMap: project must be a function, got ${typeof project}`);
   checkOptions(options, 'memquotaMap');
-  const { concurrency = 1, cost = memoryCost as (value: T) => number } = options;
-  if (typeof concurrency !== 'number') throw new TypeError(`memquotaMap: concurrency must be a number, got ${typeof concurrency}`);
-  if (!(concurrency === Infinity || (Number.isInteger(concurrency) && concurrency >= 1))) {
-    throw new RangeError(`memquotaMap: concurrency must be an integer ≥ 1 or Infinity, got ${concurrency}`);
-  }
+  const concurrency = checkConcurrency(options.concurrency, 'memquotaMap');
+  const { cost = memoryCost as (value: T) => number } = options;
   checkCost(cost, 'memquotaMap');
+  const settings: MapSettings<T, ObservedValueOf<O>> = {
+    project: project as (value: T, index: number) => ObservableInput<ObservedValueOf<O>>,
+    cost,
+    concurrency,
+    ownsAccount: typeof account === 'function',
+  };
 
   return (source) =>
-    new Observable<R>((subscriber) => {
-      const stream = openStream(account, 'memquotaMap', subscriber, (acc, owned) => new MapStream<T, R>(acc, owned, subscriber, project, cost, concurrency));
+    new Observable<ObservedValueOf<O>>((subscriber) => {
+      const stream = openStream(account, 'memquotaMap', subscriber, (acc) => new MapStream<T, ObservedValueOf<O>>(acc, settings, subscriber));
       if (stream === undefined) return;
       // Handed to the downstream subscriber before subscribing, so that a synchronous source
-      // sees `closed` as soon as the downstream unsubscribes (take(n)).
+      // sees its subscriber closed as soon as the downstream unsubscribes (take(n)).
       subscriber.add(stream);
       source.subscribe(stream.upstream);
     });
 }
 
+type AnyStream = MapStream<unknown, unknown>;
+
+/** What every subscription of one `memquotaMap` operator shares. */
+interface MapSettings<T, R> {
+  readonly project: (value: T, index: number) => ObservableInput<R>;
+  readonly cost: (value: T) => number;
+  readonly concurrency: number;
+  /** Whether each subscription owns its account (made by a factory, closed with it). */
+  readonly ownsAccount: boolean;
+}
+
+/** The source side of every `memquotaMap` subscription (shared, no closures). */
+const SOURCE: OperatorHandlers<AnyStream, unknown> = {
+  onNext: (stream, value) => stream.sourceNext(value),
+  onError: (stream, err) => stream.fail(err),
+  onComplete: (stream) => stream.sourceComplete(),
+};
+
+/** The inner side: one {@link InFlight} per started value (shared handlers, no closures). */
+const INNER: OperatorHandlers<AnyStream, unknown, InFlight<unknown, unknown>> = {
+  onNext: (stream, value) => stream.innerNext(value),
+  onError: (stream, err) => stream.fail(err),
+  onComplete: (_stream, inner) => {
+    inner.completed = true;
+  },
+  // As mergeMap: the next value starts once the completed inner is torn down.
+  onFinalize: (stream, inner) => {
+    if (inner.completed) stream.innerDone(inner);
+  },
+};
+
 /**
  * One subscription of `memquotaMap`: the participant, the collapse listener and the logic,
  * in a single object without closures so that an idle stream stays small (the same choice
  * as `memquota`; STYLE's "state in closure variables" would cost a context and a dozen
- * closures per subscription).
+ * closures per subscription). The source's and the inners' subscribers are
+ * {@link OperatorSubscriber}s whose shared handlers call back here.
  *
  * The values it holds: `waiting` (a ring buffer, FIFO) and the in-flight list, an intrusive
- * doubly linked list of the inner sinks in start order. Values start in arrival order (the
- * waiting queue is FIFO and nothing overtakes it, even reentrantly), so along the list the
- * arrival times are monotonic and the oldest in-flight value is the list's head. Inners finish
- * out of order under concurrency > 1: unlinking any sink is O(1), so `getOldest` is O(1)
- * (head of the list, head of the ring) and nothing is left behind (a ring of in-flight
+ * doubly linked list of the inner subscribers in start order. Values start in arrival order
+ * (the waiting queue is FIFO and nothing overtakes it, even reentrantly), so along the list
+ * the arrival times are monotonic and the oldest in-flight value is the list's head. Inners
+ * finish out of order under concurrency > 1: unlinking any one is O(1), so `getOldest` is
+ * O(1) (head of the list, head of the ring) and nothing is left behind (a ring of in-flight
  * values would keep tombstones of finished inners behind a slow first one, without bound).
- * The links live on the inner sink, which exists anyway: no allocation beyond what
+ * The links live on the inner subscriber, which exists anyway: no allocation beyond what
  * `mergeMap` allocates per inner.
  */
-class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T> {
-  /** The source's subscriber: unsubscribed when the source completes or the stream ends. */
-  readonly upstream: SourceSink<T>;
-  private readonly waiting = new CostQueue<T>();
+class MapStream<T, R> implements Participant, CollapseListener {
+  /** The source's subscriber: unsubscribed when the source ends or the stream ends. */
+  readonly upstream: OperatorSubscriber<MapStream<T, R>, T>;
+  /** Values waiting to start, FIFO; `null` until the first one waits. */
+  private waiting: CostRing<T> | null = null;
   /** In-flight list: earliest started (oldest data) first. */
-  private oldest: InnerSink<T, R> | null = null;
-  private newest: InnerSink<T, R> | null = null;
+  private oldest: InFlight<T, R> | null = null;
+  private newest: InFlight<T, R> | null = null;
   private active = 0;
-  /** True once torn down: every later notification is ignored. */
+  /** True once ended or torn down: every later notification is ignored. */
   private gone = false;
   private sourceDone = false;
   private index = 0;
   /** This stream's record in the books (claimed on without a handle). */
   private readonly share: Share;
-  private readonly tracker: MemoryQuotaTracker;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
     private readonly account: Account,
-    private readonly ownsAccount: boolean,
+    private readonly settings: MapSettings<T, R>,
     private readonly destination: Subscriber<R>,
-    private readonly project: (value: T, index: number) => ObservableInput<R>,
-    private readonly cost: (value: T) => number,
-    private readonly concurrency: number,
   ) {
-    this.tracker = account.tracker;
     this.share = registerShare(account, this);
-    this.upstream = new SourceSink<T>(this);
+    this.upstream = new OperatorSubscriber(destination, SOURCE as unknown as OperatorHandlers<MapStream<T, R>, T>, this);
   }
 
   // Source side ---------------------------------------------------------------------------
 
-  onSourceNext(value: T): void {
-    const cost = this.cost; // called as a plain function: user code never sees this object
+  sourceNext(value: T): void {
+    if (this.gone) return;
+    const cost = this.settings.cost; // called as a plain function: user code never sees this object
     let bytes: number;
-    let arrivedAt: number;
     try {
       bytes = checkedCost(cost(value));
-      arrivedAt = this.tracker.now();
-      claimShare(this.share, bytes);
     } catch (err) {
-      this.fail(err);
-      return;
+      return this.fail(err);
     }
-    // A synchronous scheduler may have run reclamation inside claim() and collapsed us.
-    if (this.gone) return;
-    this.waiting.push(value, bytes, arrivedAt);
+    // Stored, then claimed: the claim can run user code, which must see the value as ours.
+    const share = this.share;
+    const waiting = (this.waiting = CostRing.push(this.waiting, value, bytes, trackerOf(share).now()));
+    try {
+      claimShare(share, bytes);
+    } catch (err) {
+      waiting.popNewest(); // a claim throws before it runs any user code: the newest is ours
+      const reason = goneReason(this.account, err);
+      return reason === null ? this.fail(err) : this.collapse(reason);
+    }
     this.drain();
   }
 
-  onSourceError(err: unknown): void {
-    this.fail(err);
-  }
-
-  onSourceComplete(): void {
+  sourceComplete(): void {
     this.sourceDone = true;
-    this.upstream.unsubscribe();
     this.checkComplete();
   }
 
   // Inner side ----------------------------------------------------------------------------
 
   innerNext(value: R): void {
-    this.destination.next(value);
+    if (!this.gone && !this.destination.closed) this.destination.next(value);
   }
 
-  innerComplete(sink: InnerSink<T, R>): void {
-    sink.unsubscribe(); // the inner's own teardown first, as mergeMap does
+  /** A completed inner was torn down: release its value, start the next, maybe complete. */
+  innerDone(inner: InFlight<T, R>): void {
     if (this.gone) return;
-    this.unlink(sink);
-    releaseShare(this.share, sink.cost);
+    this.unlink(inner);
+    releaseShare(this.share, inner.cost);
     this.drain();
     this.checkComplete();
   }
 
-  /** Any error, from the source, an inner or a user callback: release everything, then error. */
+  /** Any error, from the source, an inner or a user callback: tell, then free everything. */
   fail(err: unknown): void {
     if (this.gone) return;
+    this.gone = true;
+    this.tell(err);
     this.teardown();
-    this.destination.error(err);
   }
 
   // Participant and collapse listener -----------------------------------------------------
@@ -232,7 +269,7 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
     // In-flight values arrived before any waiting one; min() stays right with a clock that
     // is not monotonic.
     const a = this.oldest === null ? undefined : this.oldest.arrivedAt;
-    const b = this.waiting.oldestTime();
+    const b = CostRing.oldestTimeOf(this.waiting);
     return a === undefined ? b : b === undefined || a <= b ? a : b;
   }
 
@@ -243,25 +280,29 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
   }
 
   /**
-   * @internal The account was torn down. Reclamation normally reaches us through `reclaim()`
-   * first; a 'reclaimed' here means our participant was torn down without being asked (it
-   * registered while its account was being reclaimed), so every reason collapses the stream.
+   * The account was torn down (the optional `accountCollapsed` member of a participant).
+   * Reclamation normally reaches us through `reclaim()` first; a 'reclaimed' here means our
+   * participant was torn down without being asked (it registered while its account was being
+   * reclaimed), so every reason collapses the stream.
    */
   accountCollapsed(reason: CollapseReason): void {
     this.collapse(reason);
   }
 
-  /** The downstream unsubscribed (or ended): free everything. */
+  /** The downstream unsubscribed (or the stream ended): free everything. */
   unsubscribe(): void {
-    if (!this.gone) this.teardown();
+    this.gone = true;
+    this.teardown();
   }
 
   // Internals -----------------------------------------------------------------------------
 
   private drain(): void {
     const waiting = this.waiting;
-    while (!this.gone && waiting.length > 0 && this.active < this.concurrency) {
-      const arrivedAt = waiting.oldestTime()!;
+    if (waiting === null) return;
+    const concurrency = this.settings.concurrency;
+    while (!this.gone && waiting.count > 0 && this.active < concurrency) {
+      const arrivedAt = waiting.oldestTime();
       const bytes = waiting.oldestCost();
       const value = waiting.shift();
       this.start(value, bytes, arrivedAt);
@@ -269,48 +310,53 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
   }
 
   private start(value: T, bytes: number, arrivedAt: number): void {
-    const sink = new InnerSink<T, R>(this, bytes, arrivedAt);
-    this.link(sink);
-    let inner: Observable<R>;
+    const inner = new InFlight<T, R>(this.destination, INNER as unknown as OperatorHandlers<MapStream<T, R>, R, InFlight<T, R>>, this, bytes, arrivedAt);
+    this.link(inner);
+    let input: ObservableInput<R>;
     try {
-      const project = this.project;
-      inner = from(project(value, this.index++));
+      const project = this.settings.project;
+      input = project(value, this.index++);
     } catch (err) {
-      this.fail(err);
-      return;
+      return this.fail(err);
     }
-    if (this.gone) return; // project re-entered and tore the stream down
-    inner.subscribe(sink);
+    if (this.gone) return; // project re-entered and ended the stream
+    from(input).subscribe(inner);
   }
 
   private checkComplete(): void {
-    if (!this.gone && this.sourceDone && this.active === 0 && this.waiting.length === 0) {
+    if (!this.gone && this.sourceDone && this.active === 0 && CostRing.lengthOf(this.waiting) === 0) {
+      this.gone = true;
+      if (!this.destination.closed) this.destination.complete();
       this.teardown();
-      this.destination.complete();
     }
   }
 
   private collapse(reason: CollapseReason): void {
     if (this.gone) return;
+    this.gone = true;
+    this.tell(new MemoryReclaimedError(reason));
     this.teardown();
-    this.destination.error(new MemoryReclaimedError(reason));
   }
 
-  private link(sink: InnerSink<T, R>): void {
-    sink.older = this.newest;
-    if (this.newest !== null) this.newest.younger = sink;
-    else this.oldest = sink;
-    this.newest = sink;
+  private tell(err: unknown): void {
+    if (!this.destination.closed) this.destination.error(err);
+  }
+
+  private link(inner: InFlight<T, R>): void {
+    inner.older = this.newest;
+    if (this.newest !== null) this.newest.younger = inner;
+    else this.oldest = inner;
+    this.newest = inner;
     this.active++;
   }
 
-  private unlink(sink: InnerSink<T, R>): void {
-    const { older, younger } = sink;
+  private unlink(inner: InFlight<T, R>): void {
+    const { older, younger } = inner;
     if (older !== null) older.younger = younger;
     else this.oldest = younger;
     if (younger !== null) younger.older = older;
     else this.newest = older;
-    sink.older = sink.younger = null;
+    inner.older = inner.younger = null;
     this.active--;
   }
 
@@ -318,52 +364,44 @@ class MapStream<T, R> implements Participant, CollapseListener, SourceHandler<T>
    * Drops the waiting values, unsubscribes the source and every inner, and releases
    * everything. An owned account is closed first: that tears our participant down with all it
    * holds in one transaction (inside `reclaim()` the tracker still counts it as reclaimed).
+   * Idempotent.
    */
   private teardown(): void {
-    this.gone = true;
     this.upstream.unsubscribe();
-    let sink = this.oldest;
+    let inner = this.oldest;
     this.oldest = this.newest = null;
     this.active = 0;
-    while (sink !== null) {
-      const younger = sink.younger;
-      sink.older = sink.younger = null;
-      sink.unsubscribe();
-      sink = younger;
+    while (inner !== null) {
+      const younger = inner.younger;
+      inner.older = inner.younger = null;
+      inner.unsubscribe();
+      inner = younger;
     }
-    this.waiting.clear();
-    if (this.ownsAccount) this.account.close();
+    this.waiting?.clear();
+    if (this.settings.ownsAccount) this.account.close();
     dropShare(this.share);
   }
 }
 
 /**
- * The observer of one inner observable (a `Subscription` too, as `SourceSink`), and the
- * in-flight record of its source value: cost, arrival time, links in start order.
+ * The subscriber of one inner observable, and the in-flight record of its source value:
+ * cost, arrival time, links in start order.
  */
-class InnerSink<T, R> extends Subscription implements Observer<R> {
-  older: InnerSink<T, R> | null = null;
-  younger: InnerSink<T, R> | null = null;
+class InFlight<T, R> extends OperatorSubscriber<MapStream<T, R>, R, InFlight<T, R>> {
+  older: InFlight<T, R> | null = null;
+  younger: InFlight<T, R> | null = null;
+  /** Set when the inner completed (then its finalization starts the next value). */
+  completed = false;
 
   constructor(
-    private readonly stream: MapStream<T, R>,
+    destination: Subscriber<R>,
+    handlers: OperatorHandlers<MapStream<T, R>, R, InFlight<T, R>>,
+    stream: MapStream<T, R>,
     /** Bytes claimed for the source value. */
     readonly cost: number,
     /** Arrival time of the source value (tracker clock). */
     readonly arrivedAt: number,
   ) {
-    super();
-  }
-
-  next(value: R): void {
-    if (!this.closed) this.stream.innerNext(value);
-  }
-
-  error(err: unknown): void {
-    if (!this.closed) this.stream.fail(err);
-  }
-
-  complete(): void {
-    if (!this.closed) this.stream.innerComplete(this);
+    super(destination, handlers, stream);
   }
 }

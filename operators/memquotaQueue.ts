@@ -3,13 +3,13 @@
  *
  * @module
  */
-import { Observable, type Observer, type Subscriber, type TeardownLogic } from 'rxjs';
+import { Observable, Subscription, type Observer, type Subscriber, type TeardownLogic } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
 import type { Account } from '../lib/account.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
-import { checkAccountArg, checkOptions, openOn, type AccountArg } from './internal/accountArg.js';
-import { checkCost, checkedCost, checkOnReclaim, ParticipantQueue, type OnReclaim } from './internal/participantQueue.js';
-import { forgetTeardown, keepTeardown, runTeardown, runTeardowns, type KeptTeardowns } from './internal/teardowns.js';
+import { openOn } from './internal/accountArg.js';
+import { checkAccountArg, checkCost, checkedCost, checkOnReclaim, checkOptions, type AccountArg, type OnReclaim } from './internal/options.js';
+import { ParticipantQueue, type QueueSettings } from './internal/participantQueue.js';
 
 /** Options of {@link memquotaQueue}. */
 export interface MemquotaQueueOptions<T> {
@@ -75,8 +75,15 @@ interface Pull<T> {
  * unsubscribing) frees the channel: queued values are dropped and released and
  * `sender.closed` turns true. After reclamation `sender.next` drops values without throwing
  * and `sender.closed` is true; the receiver errors with `MemoryReclaimedError`. A factory
- * account is created here and closed when the channel ends. The receiver takes one consumer
- * at a time; a second concurrent one errors with a TypeError.
+ * account is created here and closed when the channel ends.
+ *
+ * One consumer at a time: a subscriber, or an async iterator. An iterator becomes the consumer
+ * with its first `next()` and stays the consumer until it ends (`return()`, as `break` in a
+ * `for await` loop calls it, or the channel's end). Only the consumer's own `return()` (or
+ * unsubscribing the consumer's subscription) frees the channel; `return()` on any other
+ * iterator ends that iterator alone, and a second consumer (subscriber or iterator `next()`)
+ * is refused with a TypeError. A `return()` while the same iterator's `next()` is pending
+ * settles that promise with `{ done: true }`.
  *
  * ## Example
  * ```ts
@@ -99,9 +106,11 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   checkOptions(options, 'memquotaQueue');
   const { cost = memoryCost as (value: T) => number } = options;
   checkCost(cost, 'memquotaQueue');
-  const onReclaim = checkOnReclaim(options.onReclaim, 'memquotaQueue');
+  const settings: QueueSettings<T> = { cost, onReclaim: checkOnReclaim(options.onReclaim, 'memquotaQueue'), ownsAccount: typeof account === 'function' };
 
   let consumer: Subscriber<T> | null = null;
+  // The iterator that is the consumer (from its first next() on), and its pending next().
+  let puller: object | null = null;
   let pull: Pull<T> | null = null;
   let delivering = false;
   // How the channel ends once the queue is empty.
@@ -110,59 +119,65 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   // Set once the consumer has been told the end (or has left): nothing more is delivered.
   let finished = false;
 
-  // The teardowns of the sources the sender is subscribed to: run when sending stops.
-  let producers: KeptTeardowns = null;
-  const stopProducers = (): void => {
-    const kept = producers;
-    producers = null;
-    runTeardowns(kept);
-  };
+  // The teardowns of the sources the sender is subscribed to: run once when sending stops.
+  const producers = new Subscription();
+  const stopProducers = (): void => producers.unsubscribe();
 
+  // The quota system took the channel: the consumer hears it first, the producers stop after.
   const gone = (error: MemoryReclaimedError | undefined): void => {
     if (error === undefined) ending = 'complete';
     else {
       ending = 'error';
       endError = error;
     }
-    stopProducers();
     finish();
+    stopProducers();
   };
 
-  const queue = openOn(account, 'memquotaQueue', (acc, owned) => new ChannelQueue<T>(acc, owned, onReclaim, gone));
+  const queue = openOn(account, 'memquotaQueue', (acc) => new ChannelQueue<T>(acc, settings, gone));
 
-  // Tells whoever is listening how the channel ended; frees the queue.
+  // Tells whoever is listening how the channel ended, then frees the queue.
   function finish(): void {
     if (finished || ending === null) return;
     if (consumer === null && pull === null) return; // told to the next consumer that comes
     finished = true;
-    queue.close();
     const c = consumer;
     const p = pull;
     consumer = null;
     pull = null;
     if (ending === 'complete') {
-      c?.complete();
+      if (c !== null && !c.closed) c.complete();
       p?.resolve({ value: undefined, done: true });
     } else {
-      c?.error(endError);
+      if (c !== null && !c.closed) c.error(endError);
       p?.reject(endError);
     }
+    queue.close();
   }
 
   function drain(): void {
     if (delivering) return;
     delivering = true;
-    while (consumer !== null && queue.length > 0) consumer.next(queue.dequeue());
+    while (consumer !== null && queue.length > 0) {
+      const value = queue.dequeue();
+      // The release can run user code that makes the consumer leave.
+      const c = consumer;
+      if (c === null || c.closed) break;
+      c.next(value);
+    }
     delivering = false;
     if (queue.length === 0) finish();
   }
 
+  // The consumer left: a pending next() is settled as done, the channel freed.
   function leave(): void {
+    const p = pull;
     consumer = null;
     pull = null;
     finished = true;
     queue.close();
     stopProducers();
+    p?.resolve({ value: undefined, done: true });
   }
 
   const sender: QueueSender<T> = {
@@ -216,12 +231,12 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
       stopProducers();
     },
     add(teardown: TeardownLogic) {
-      if (!teardown || teardown === sender) return;
-      if (sender.closed) runTeardown(teardown);
-      else producers = keepTeardown(producers, teardown);
+      if (teardown === sender) return;
+      if (sender.closed) stopProducers(); // sending has stopped: producers.add runs it at once
+      producers.add(teardown);
     },
     remove(teardown: TeardownLogic) {
-      producers = forgetTeardown(producers, teardown);
+      if (teardown instanceof Subscription || typeof teardown === 'function') producers.remove(teardown);
     },
   };
 
@@ -229,7 +244,7 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
   const freed = (): TypeError => new TypeError('memquotaQueue: the receiver was left (unsubscribed or returned) and the channel freed');
 
   const receiver = new Observable<T>((subscriber) => {
-    if (consumer !== null || pull !== null) return subscriber.error(busy());
+    if (consumer !== null || (puller !== null && !finished)) return subscriber.error(busy());
     if (finished) return subscriber.error(freed());
     consumer = subscriber;
     drain();
@@ -238,21 +253,28 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     };
   }) as QueueReceiver<T>;
 
-  receiver[Symbol.asyncIterator] = (): AsyncIterator<T> => ({
-    next(): Promise<IteratorResult<T>> {
-      if (consumer !== null || pull !== null) return Promise.reject(busy());
-      if (queue.length > 0) return Promise.resolve({ value: queue.dequeue(), done: false });
-      if (finished) return Promise.resolve({ value: undefined, done: true });
-      return new Promise<IteratorResult<T>>((resolve, reject) => {
-        pull = { resolve, reject };
-        finish(); // delivers the end at once if the channel has ended
-      });
-    },
-    return(): Promise<IteratorResult<T>> {
-      leave();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-  });
+  receiver[Symbol.asyncIterator] = (): AsyncIterator<T> => {
+    let returned = false;
+    const iterator: AsyncIterator<T> = {
+      next(): Promise<IteratorResult<T>> {
+        if (returned || finished) return Promise.resolve({ value: undefined, done: true });
+        if (consumer !== null || (puller !== null && puller !== iterator) || pull !== null) return Promise.reject(busy());
+        puller = iterator;
+        if (queue.length > 0) return Promise.resolve({ value: queue.dequeue(), done: false });
+        return new Promise<IteratorResult<T>>((resolve, reject) => {
+          pull = { resolve, reject };
+          finish(); // delivers the end at once if the channel has ended
+        });
+      },
+      return(): Promise<IteratorResult<T>> {
+        returned = true;
+        // Only the consumer's own iterator frees the channel (see the doc above).
+        if (puller === iterator) leave();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+    return iterator;
+  };
 
   return { sender, receiver };
 }
@@ -261,11 +283,10 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
 class ChannelQueue<T> extends ParticipantQueue<T> {
   constructor(
     account: Account,
-    ownsAccount: boolean,
-    onReclaim: OnReclaim,
+    settings: QueueSettings<T>,
     private readonly onGone: (error: MemoryReclaimedError | undefined) => void,
   ) {
-    super(account, ownsAccount, onReclaim);
+    super(account, settings);
   }
 
   protected collapsed(error: MemoryReclaimedError | undefined): void {

@@ -6,7 +6,7 @@
  */
 import { filter, Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
-import { checkOptions } from './internal/accountArg.js';
+import { checkOptions, checkShedMode } from './internal/options.js';
 
 /** Options of {@link shedOnPressure}. */
 export interface ShedOnPressureOptions {
@@ -92,10 +92,7 @@ export function shedOnPressure<T>(tracker: MemoryQuotaTracker, options: ShedOnPr
     throw new TypeError(`shedOnPressure: tracker must be a MemoryQuotaTracker, got ${tracker === null ? 'null' : typeof tracker}`);
   }
   checkOptions(options, 'shedOnPressure');
-  const { mode = 'drop' } = options;
-  if (mode !== 'drop' && mode !== 'error') {
-    throw new TypeError(`shedOnPressure: mode must be 'drop' or 'error', got ${String(mode)}`);
-  }
+  const mode = checkShedMode(options.mode, 'shedOnPressure');
 
   return (source) =>
     new Observable<T>((subscriber) => {

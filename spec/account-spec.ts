@@ -42,7 +42,8 @@ describe('Account', () => {
       expect(events).to.deep.equal([{ type: 'collapse', account: id, reason: 'closed', released: 700 }]);
       expect(account.closed).to.equal(true);
       expect(first.live || second.live).to.equal(false);
-      expectKind(() => first.participation.claim(1), 'ParticipantShutdown');
+      // As tor-memquota: the account is looked up first, and it is gone.
+      expectKind(() => first.participation.claim(1), 'AccountClosed');
       expect(() => account.close(), 'closing twice').not.to.throw();
       expectBooks(tracker, ps, { accounts: 0 });
     });
@@ -305,7 +306,7 @@ describe('Account', () => {
       expectBooks(tracker, ps, { accounts: 0, participants: 0 });
     });
 
-    it('registerParticipantWith fails with ParticipantShutdown when reclamation hits it during construction', () => {
+    it('registerParticipantWith fails with AccountClosed when reclamation takes its account during construction', () => {
       const tracker = MemoryQuotaTracker.create({ max: 7000, lowWater: 3500 }, { scheduler: queueScheduler });
       const events = recordEvents(tracker);
       const ps: TestParticipant[] = [];
@@ -330,7 +331,8 @@ describe('Account', () => {
       } catch (err) {
         threw = err;
       }
-      expect(threw).to.be.instanceOf(MemquotaError).with.property('kind', 'ParticipantShutdown');
+      expect(threw).to.be.instanceOf(MemquotaError).with.property('kind', 'AccountClosed');
+      expect((threw as Error).message).to.match(/was reclaimed/);
       ps.push(constructed!);
       expectBooks(tracker, ps, { accounts: 1, participants: 1 });
       expect(tracker.used).to.equal(3000);
@@ -338,7 +340,7 @@ describe('Account', () => {
       expect(account.closed).to.equal(true);
     });
 
-    it('registerParticipantWith fails with ParticipantShutdown when its construction stand-in is the victim', () => {
+    it('registerParticipantWith fails with AccountClosed when its construction stand-in makes its account the victim', () => {
       const tracker = MemoryQuotaTracker.create({ max: 10_000, lowWater: 5000 }, { scheduler: queueScheduler });
       const events = recordEvents(tracker);
       const ps: TestParticipant[] = [];
@@ -355,8 +357,8 @@ describe('Account', () => {
           return constructed;
         }),
       )
-        .to.throw(MemquotaError)
-        .with.property('kind', 'ParticipantShutdown');
+        .to.throw(MemquotaError, /was reclaimed/)
+        .with.property('kind', 'AccountClosed');
       ps.push(constructed!);
       expectBooks(tracker, ps, { accounts: 1, participants: 1 });
       expect(victimIds(events)).to.deep.equal([account.id]);
@@ -379,7 +381,7 @@ describe('Account', () => {
       expectBooks(tracker, [], { accounts: 1, participants: 0 });
       expect(tracker.used).to.equal(0);
       expect(handle!.closed).to.equal(true);
-      expectKind(() => handle!.claim(1), 'ParticipantShutdown');
+      expectKind(() => handle!.claim(1), 'ParticipantShutdown'); // its account is open
 
       expect(() =>
         account.registerParticipantWith((participation) => {

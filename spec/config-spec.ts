@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { join as joinPath } from 'node:path';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
-import { AUTO_MAX_CEILING, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, autoMax } from '../lib/config.js';
+import { AUTO_HEAP_SHARE, AUTO_MAX_CEILING, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, autoMax } from '../lib/config.js';
 import { ConfigError } from '../lib/errors.js';
-import { cgroupMemoryLimit, parseCgroupLimit } from '../lib/system.js';
+import { cgroupMemoryLimit, heapSizeLimit, parseCgroupLimit, usableHeap, YOUNG_GENERATION_RESERVE } from '../lib/system.js';
 import type { MemquotaConfig, TrackerOptions } from '../lib/types.js';
 import { TestParticipant, expectBooks, join } from './helpers/books.js';
 
@@ -87,16 +88,44 @@ describe('configuration', () => {
       for (const total of [undefined, 0, -1, NaN]) expect(autoMax(total), String(total)).to.equal(AUTO_MAX_FALLBACK);
     });
 
-    it('derives max from this machine: the smaller of system memory and the cgroup limit', () => {
+    it('derives max from this machine: the smaller of system memory and the cgroup limit, within a share of the heap limit', () => {
       const cgroup = cgroupMemoryLimit();
-      const expected = autoMax(Math.min(totalmem(), cgroup ?? Infinity));
+      const heapLimit = getHeapStatistics().heap_size_limit;
+      expect(heapSizeLimit()).to.equal(heapLimit);
+      const expected = autoMax(Math.min(totalmem(), cgroup ?? Infinity), heapLimit);
+      expect(expected).to.equal(Math.min(autoMax(Math.min(totalmem(), cgroup ?? Infinity)), Math.floor(usableHeap(heapLimit) * AUTO_HEAP_SHARE)));
       for (const config of [undefined, {}, { max: 'auto' as const }, { max: 'auto' as const, lowWater: 'auto' as const }]) {
         const tracker = MemoryQuotaTracker.create(config);
         expect(tracker.max, JSON.stringify(config)).to.equal(expected);
         expect(tracker.lowWater).to.equal(Math.floor(expected * 0.75));
         expect(tracker.softMax).to.equal(Math.floor(expected * 0.9));
       }
-      expect(expected).to.be.within(AUTO_MAX_FLOOR, AUTO_MAX_CEILING);
+      expect(expected).to.be.at.most(AUTO_MAX_CEILING);
+    });
+
+    it('takes the smaller of the memory rule and a share of the heap limit; a small heap gets a small max', () => {
+      const cases: [number | undefined, number | undefined, number][] = [
+        [24 * GiB, 4144 * MiB, Math.floor(usableHeap(4144 * MiB) * AUTO_HEAP_SHARE)], // the issue's machine: 8 GiB by memory
+        [24 * GiB, 304 * MiB, Math.floor(usableHeap(304 * MiB) * AUTO_HEAP_SHARE)], // --max-old-space-size=256
+        [24 * GiB, 176 * MiB, Math.floor(usableHeap(176 * MiB) * AUTO_HEAP_SHARE)], // below the memory rule's floor: the heap wins
+        [1 * GiB, 64 * GiB, 768 * MiB], // a huge heap: the memory rule wins
+        [64 * GiB, 64 * GiB, AUTO_MAX_CEILING],
+        [1 * GiB, undefined, 768 * MiB], // heap unknown: the memory rule alone
+        [1 * GiB, NaN, 768 * MiB],
+        [1 * GiB, 0, 768 * MiB],
+        [undefined, 4 * GiB, Math.floor(usableHeap(4 * GiB) * AUTO_HEAP_SHARE)], // a Chromium page: jsHeapSizeLimit alone
+        [undefined, 64 * GiB, AUTO_MAX_CEILING],
+        [undefined, undefined, AUTO_MAX_FALLBACK], // nothing known: the fixed fallback
+        [undefined, Infinity, AUTO_MAX_FALLBACK],
+      ];
+      // The usable heap: the limit less V8's young generation (at most half the limit).
+      expect(usableHeap(304 * MiB)).to.equal(256 * MiB);
+      expect(usableHeap(4144 * MiB)).to.equal(4096 * MiB);
+      expect(usableHeap(64 * MiB)).to.equal(32 * MiB);
+      expect(YOUNG_GENERATION_RESERVE).to.equal(48 * MiB);
+      for (const [total, heap, expected] of cases) {
+        expect(autoMax(total, heap), `autoMax(${total}, ${heap})`).to.equal(expected);
+      }
     });
   });
 
@@ -203,11 +232,31 @@ describe('configuration', () => {
         [{ now: 5 as unknown as () => number }, 'now'],
         [{ scheduler: {} as unknown as TrackerOptions['scheduler'] }, 'scheduler'],
         [{ victimPolicy: 'newest' as unknown as 'oldest' }, 'victimPolicy'],
+        [{ heapGuard: 'on' as unknown as boolean }, 'heapGuard'],
+        [{ heapGuard: null as unknown as boolean }, 'heapGuard'],
+        [{ heapGuard: { mark: 0 } }, 'heapGuard'],
+        [{ heapGuard: { mark: 1 } }, 'heapGuard'],
+        [{ heapGuard: { mark: 85 } }, 'heapGuard'],
+        [{ heapGuard: { mark: NaN } }, 'heapGuard'],
+        [{ heapGuard: { mark: '0.8' as unknown as number } }, 'heapGuard'],
+        [{ heapGuard: { level: 0.8 } as unknown as { mark: number } }, 'heapGuard'],
+        [{ staleAfter: 0 }, 'staleAfter'],
+        [{ staleAfter: -5000 }, 'staleAfter'],
+        [{ staleAfter: NaN }, 'staleAfter'],
+        [{ staleAfter: '5s' as unknown as number }, 'staleAfter'],
       ];
       for (const [options, field] of cases) {
         const err = configError(() => MemoryQuotaTracker.create({ max: 1000 }, options));
         expect(err.fields).to.deep.equal([field]);
         expect(err.message).to.include(field);
+      }
+    });
+
+    it('accepts the protection options: heapGuard on, off or with a mark; staleAfter in ms or Infinity', () => {
+      for (const options of [{ heapGuard: true }, { heapGuard: false }, { heapGuard: {} }, { heapGuard: { mark: 0.5 } }, { staleAfter: 1 }, { staleAfter: Infinity }]) {
+        const tracker = MemoryQuotaTracker.create({ max: 1000 }, options);
+        expect(tracker.max, JSON.stringify(options)).to.equal(1000);
+        tracker.shutdown();
       }
     });
   });

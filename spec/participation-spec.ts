@@ -198,7 +198,7 @@ describe('Participation', () => {
   });
 
   describe('after the participant is gone', () => {
-    it('says ParticipantShutdown on every clone once its account was reclaimed; release stays silent', async () => {
+    it('says AccountClosed on every clone once its account was reclaimed (the account is looked up first); release stays silent', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 500 });
       const ps: TestParticipant[] = [];
       const account = tracker.newAccount();
@@ -208,8 +208,8 @@ describe('Participation', () => {
       await tracker.settled();
       expectBooks(tracker, ps, { accounts: 0, participants: 0 });
       for (const handle of [p.participation, clone]) {
-        expect(() => handle.claim(1)).to.throw(MemquotaError, /reclaimed/).with.property('kind', 'ParticipantShutdown');
-        expectKind(() => handle.clone(), 'ParticipantShutdown');
+        expect(() => handle.claim(1)).to.throw(MemquotaError, /reclaimed/).with.property('kind', 'AccountClosed');
+        expectKind(() => handle.clone(), 'AccountClosed');
         expect(() => handle.release(1)).not.to.throw();
         expect(() => handle.release(10 ** 9)).not.to.throw();
         expect(handle.claimed).to.equal(0);
@@ -218,15 +218,25 @@ describe('Participation', () => {
       expect(tracker.stats.participantErrors, 'a release after the end is not an over-release').to.equal(0);
     });
 
-    it('says ParticipantShutdown once its account was closed', () => {
+    it('says AccountClosed once its account was closed, ParticipantShutdown when only the participant went', () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000 });
       const ps: TestParticipant[] = [];
       const account = tracker.newAccount();
       const p = join(account, ps, 0);
       p.claim(10);
       account.close();
-      expect(() => p.participation.claim(1)).to.throw(MemquotaError, /closed/).with.property('kind', 'ParticipantShutdown');
+      expect(() => p.participation.claim(1)).to.throw(MemquotaError, /closed/).with.property('kind', 'AccountClosed');
+      expectKind(() => p.participation.clone(), 'AccountClosed');
       expectBooks(tracker, ps, { accounts: 0, participants: 0 });
+      const open = tracker.newAccount();
+      const q = join(open, ps, 0);
+      const qClone = q.participation.clone();
+      q.participation.destroy();
+      for (const handle of [q.participation, qClone]) {
+        expect(() => handle.claim(1)).to.throw(MemquotaError, /torn down/).with.property('kind', 'ParticipantShutdown');
+        expectKind(() => handle.clone(), 'ParticipantShutdown');
+      }
+      expectBooks(tracker, ps, { accounts: 1, participants: 0 });
     });
 
     it('says TrackerShutdown once the tracker was shut down; release never throws', () => {

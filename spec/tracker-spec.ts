@@ -19,6 +19,17 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** The events of one type, narrowed. */
+/**
+ * An event without its `durationMs`, after checking that one is there and sane: durations
+ * depend on the clock, the rest of a `reclaim-end` does not.
+ */
+function timeless(event: MemquotaEvent | undefined): unknown {
+  if (event?.type !== 'reclaim-end') return event;
+  const { durationMs, ...rest } = event;
+  expect(durationMs).to.be.a('number').and.to.be.at.least(0);
+  return rest;
+}
+
 function only<T extends MemquotaEvent['type']>(events: readonly MemquotaEvent[], type: T): Extract<MemquotaEvent, { type: T }>[] {
   return events.filter((e): e is Extract<MemquotaEvent, { type: T }> => e.type === type);
 }
@@ -88,14 +99,14 @@ describe('MemoryQuotaTracker', () => {
         expect(accounts[k]!.closed).to.equal(k < 6);
         expect(participants[k]!.reclaimCalls, `participant ${k} asked to reclaim`).to.equal(k < 6 ? 1 : 0);
       });
-      expect(events[0]).to.deep.equal({ type: 'reclaim-start', used: 21 * MiB, max: 20 * MiB, lowWater: 15 * MiB });
+      expect(events[0]).to.deep.equal({ type: 'reclaim-start', cause: 'quota', used: 21 * MiB, max: 20 * MiB, lowWater: 15 * MiB });
       expect(events.slice(1, -1)).to.deep.equal(
         oldestSix.flatMap((id, k) => [
           { type: 'victim', account: id, oldest: k * 1000, bytes: MiB, accounts: 1 },
           { type: 'collapse', account: id, reason: 'reclaimed', released: MiB },
         ]),
       );
-      expect(events.at(-1)).to.deep.equal({ type: 'reclaim-end', used: 15 * MiB, victims: 6, outcome: 'low-water' });
+      expect(timeless(events.at(-1))).to.deep.equal({ type: 'reclaim-end', used: 15 * MiB, victims: 6, outcome: 'low-water' });
       expect(tracker.stats).to.deep.include({ reclaimRuns: 1, victims: 6, bytesReclaimed: 6 * MiB, accountsCollapsed: 6, accounts: 15, participants: 15 });
 
       // The survivors go on claiming; under max nothing happens.
@@ -348,7 +359,7 @@ describe('MemoryQuotaTracker', () => {
         const errors = only(events, 'participant-error');
         expect(errors.map((e) => [e.account, e.fault])).to.deep.equal([[faultyAccount.id, fault]]);
         expect(errors[0]!.error).to.be.an('error');
-        expect(only(events, 'reclaim-end')).to.deep.equal([{ type: 'reclaim-end', used: 6000, victims: 1, outcome: 'low-water' }]);
+        expect(only(events, 'reclaim-end').map(timeless)).to.deep.equal([{ type: 'reclaim-end', used: 6000, victims: 1, outcome: 'low-water' }]);
         expect(tracker.stats).to.deep.include({ participantErrors: 1, accountsCollapsed: 1, bytesReclaimed: 3000 });
       });
     }
@@ -402,7 +413,7 @@ describe('MemoryQuotaTracker', () => {
       expectBooks(tracker, ps, { accounts: 1, participants: 1 });
       expect(p.reclaimCalls).to.equal(4);
       expect(tracker.used).to.equal(400);
-      expect(only(events, 'reclaim-end')).to.deep.equal([{ type: 'reclaim-end', used: 400, victims: 4, outcome: 'no-candidate' }]);
+      expect(only(events, 'reclaim-end').map(timeless)).to.deep.equal([{ type: 'reclaim-end', used: 400, victims: 4, outcome: 'no-candidate' }]);
     });
 
     it('treats a participant with "no data" but more than NO_DATA_SLOP claimed as a very old candidate', async () => {
@@ -454,7 +465,7 @@ describe('MemoryQuotaTracker', () => {
       expectBooks(tracker, ps);
       await tracker.settled();
       expectBooks(tracker, ps, { accounts: 2 });
-      expect(only(events, 'reclaim-end')).to.deep.equal([{ type: 'reclaim-end', used: 2000, victims: 0, outcome: 'no-candidate' }]);
+      expect(only(events, 'reclaim-end').map(timeless)).to.deep.equal([{ type: 'reclaim-end', used: 2000, victims: 0, outcome: 'no-candidate' }]);
       expect(idle.reclaimCalls).to.equal(0);
 
       // A participant that held nothing starts holding data: it is a candidate now.
@@ -559,7 +570,7 @@ describe('MemoryQuotaTracker', () => {
       await tracker.settled();
       expectBooks(tracker, ps, { accounts: 9 });
       expect(victimIds(events)).to.deep.equal([accounts[0]!.id]);
-      expect(only(events, 'reclaim-end')).to.deep.equal([{ type: 'reclaim-end', used: 9000, victims: 1, outcome: 'low-water' }]);
+      expect(only(events, 'reclaim-end').map(timeless)).to.deep.equal([{ type: 'reclaim-end', used: 9000, victims: 1, outcome: 'low-water' }]);
     });
 
     it('rejects an invalid config with ConfigError and changes nothing', async () => {
@@ -641,7 +652,17 @@ describe('MemoryQuotaTracker', () => {
     it('stats count runs, victims, bytes, collapses and participant errors', async () => {
       const tracker = MemoryQuotaTracker.create({ max: 5000, lowWater: 2000 });
       const ps: TestParticipant[] = [];
-      expect(tracker.stats).to.deep.equal({ reclaimRuns: 0, victims: 0, bytesReclaimed: 0, accountsCollapsed: 0, participantErrors: 0, accounts: 0, participants: 0 });
+      expect(tracker.stats).to.deep.equal({
+        reclaimRuns: 0,
+        victims: 0,
+        bytesReclaimed: 0,
+        accountsCollapsed: 0,
+        participantErrors: 0,
+        heapGuardRuns: 0,
+        staleRuns: 0,
+        accounts: 0,
+        participants: 0,
+      });
       const a = tracker.newAccount();
       const b = a.newChild();
       const c = tracker.newAccount();
@@ -660,6 +681,8 @@ describe('MemoryQuotaTracker', () => {
         bytesReclaimed: 4000,
         accountsCollapsed: 2,
         participantErrors: 1,
+        heapGuardRuns: 0,
+        staleRuns: 0,
         accounts: 1,
         participants: 1,
       });
@@ -891,7 +914,7 @@ describe('MemoryQuotaTracker', () => {
       await tracker.settled();
       expectBooks(tracker, ps, { accounts: 0 });
       expect(victimIds(events)).to.deep.equal([a.id, b.id]);
-      expect(only(events, 'reclaim-end')).to.deep.equal([{ type: 'reclaim-end', used: 0, victims: 2, outcome: 'low-water' }]);
+      expect(only(events, 'reclaim-end').map(timeless)).to.deep.equal([{ type: 'reclaim-end', used: 0, victims: 2, outcome: 'low-water' }]);
     });
 
     it('starts another run when a reclaim-end subscriber claims past max', async () => {

@@ -1,21 +1,15 @@
 /**
  * The account argument of every queue operator: an `Account` shared by all subscriptions,
  * or a factory called once per subscription (whose account the operator closes on teardown).
+ * Its validation at creation time is in `options.ts`.
  *
  * @module
  */
 import type { Account } from '../../lib/account.js';
 import { isAccount } from '../../lib/seam.js';
+import type { AccountArg } from './options.js';
 
-/** An account shared by subscriptions, or a factory giving each subscription its own. */
-export type AccountArg = Account | (() => Account);
-
-/** Checks the argument when the operator is created, so a mistake fails at pipe time. */
-export function checkAccountArg(arg: AccountArg, operator: string): void {
-  if (!isAccount(arg) && typeof arg !== 'function') {
-    throw new TypeError(`${operator}: account must be an Account or a function returning one, got ${arg === null ? 'null' : typeof arg}`);
-  }
-}
+export type { AccountArg };
 
 /**
  * The account for one subscription, and whether the subscription owns it (must close it).
@@ -28,13 +22,6 @@ export function accountFor(arg: AccountArg, operator: string): { account: Accoun
     throw new TypeError(`${operator}: the account factory must return an Account, got ${account === null ? 'null' : typeof account}`);
   }
   return { account, owned: true };
-}
-
-/** Checks an operator's options argument (absent, or an object). */
-export function checkOptions(options: unknown, operator: string): void {
-  if (options !== undefined && (options === null || typeof options !== 'object')) {
-    throw new TypeError(`${operator}: options must be an object, got ${options === null ? 'null' : typeof options}`);
-  }
 }
 
 /**

@@ -3,101 +3,147 @@
  *
  * A FIFO of values, each claimed (its cost) when it enters and released when it leaves. It is
  * the `Participant` the tracker sees: its data age is the arrival time of its oldest value,
- * and on reclamation it either collapses (drops and releases everything, then tells the
- * operator through `gone`) or, with `'drop-oldest'`, sheds its oldest values and stays alive.
+ * and on reclamation it either collapses (tells its owner, then drops and releases everything)
+ * or, with `'drop-oldest'`, sheds its oldest values and stays alive.
  *
- * One object per subscription (or per channel), which is also the ring buffer itself: an idle
- * stream costs as few objects as possible, and nothing is allocated per value.
+ * The queue *has* its storage, a {@link CostRing} (allocated with the first value), and
+ * is subclassed by the operator's per-subscription object, so an idle stream is one object
+ * plus an empty ring holder; nothing is allocated per value.
+ *
+ * ## Order of a value's bookkeeping
+ * A value is stored first and claimed after: the claim can run user code (`pressure$` and
+ * `usage$` subscribers, reclamation on a synchronous tracker scheduler), and that code must see
+ * the value in the queue: as this queue's data age, so that a fresh queue whose value crossed
+ * `max` is itself a candidate, and ahead of anything pushed meanwhile. A claim that throws
+ * (which happens before any user code runs) takes the value out again.
+ *
+ * ## Ends
+ * When the quota system tears the queue down (reclaimed, account closed, tracker shut down),
+ * the owner is told first (`collapsed`), while the queue still holds its values, and the queue
+ * is freed after, as RxJS tells a subscriber before tearing upstream down. A claim refused
+ * because the quota system already tore the queue down but has not yet told it (a value pushed
+ * from inside the account's `collapse` event, or during `tracker.shutdown()`) ends the same
+ * way, with a `MemoryReclaimedError` naming the reason, never a raw `MemquotaError`.
  *
  * @module
  */
 import type { Account } from '../../lib/account.js';
-import { MemoryReclaimedError } from '../../lib/errors.js';
+import { MemoryReclaimedError, MemquotaError } from '../../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type CollapseListener, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';
-import { CostQueue } from './costQueue.js';
+import { CostRing } from './costQueue.js';
+import type { OnReclaim } from './options.js';
 
-/** What a queue operator does when its account is reclaimed. */
-export type OnReclaim = 'error' | 'complete' | 'drop-oldest';
+export type { OnReclaim };
 
-/** Checks an `onReclaim` option when the operator is created. */
-export function checkOnReclaim(value: unknown, operator: string): OnReclaim {
-  if (value === undefined) return 'error';
-  if (value === 'error' || value === 'complete' || value === 'drop-oldest') return value;
-  throw new TypeError(`${operator}: onReclaim must be 'error', 'complete' or 'drop-oldest', got ${String(value)}`);
+/**
+ * What every queue of one operator shares: made once when the operator is created (or the
+ * channel opened), so that each subscription holds one pointer to it.
+ */
+export interface QueueSettings<T> {
+  /** The byte cost of a value (validated per value with `checkedCost`). */
+  readonly cost: (value: T) => number;
+  /** What a reclaimed queue does. */
+  readonly onReclaim: OnReclaim;
+  /** Whether each queue owns its account (made by a factory, closed with the queue). */
+  readonly ownsAccount: boolean;
 }
 
-/** Checks a `cost` option when the operator is created. */
-export function checkCost(value: unknown, operator: string): void {
-  if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`${operator}: cost must be a function (value) => bytes, got ${typeof value}`);
+/**
+ * Why a participant that claims on `account` finds its share gone, from the error its claim
+ * threw; `null` when the error is not about that (a RangeError, a corrupted tracker).
+ */
+export function goneReason(account: Account, err: unknown): CollapseReason | null {
+  if (!(err instanceof MemquotaError)) return null;
+  if (err.kind === 'TrackerShutdown') return 'tracker-shutdown';
+  if (err.kind !== 'AccountClosed' && err.kind !== 'ParticipantShutdown') return null;
+  // The account tells its reason at once once torn down (an error path: a subscription is fine).
+  let reason: CollapseReason = 'closed';
+  try {
+    account.collapsed$.subscribe((r) => (reason = r)).unsubscribe();
+  } catch {
+    // the handle itself was closed: 'closed'
   }
-}
-
-/** Validates a cost function's answer; a bad one is the same RangeError `claim` would give. */
-export function checkedCost(bytes: unknown): number {
-  if (typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 0) return bytes;
-  throw new RangeError(`cost returned ${String(bytes)}: it must be a non-negative safe integer of bytes`);
+  return reason;
 }
 
 /**
  * A queue of values registered as one participant of an account.
  *
- * Subclasses say what happens when the quota system tears the queue down (reclaimed, account
- * closed, tracker shut down) in `gone(error)`; `error` is `undefined` when `onReclaim` is
- * `'complete'`. The owner's own teardown is `close()`, which does not call `gone`.
+ * Subclasses say what a tear-down by the quota system means to their subscriber in
+ * `collapsed(error)` (`error` is `undefined` when `onReclaim` is `'complete'`). The owner's own
+ * teardown is `close()`, which does not call `collapsed`.
  */
-export abstract class ParticipantQueue<T> extends CostQueue<T> implements Participant, CollapseListener {
+export abstract class ParticipantQueue<T> implements Participant, CollapseListener {
+  /** The values, their costs and arrival times; `null` until the first value. */
+  private ring: CostRing<T> | null = null;
   /** This queue's record in the books (the operators claim on it without a handle). */
   private readonly share: Share;
-  /** The account to close with the queue (a factory's), or `null` for a shared one. */
-  private readonly ownedAccount: Account | null;
-  /** True once torn down, by the owner (`close`) or by the quota system. */
+  /** True once torn down, by the owner (`close`) or by the quota system: takes no more values. */
   gone = false;
 
   /** @throws what registration throws (closed account, shut-down tracker). */
   constructor(
-    account: Account,
-    ownsAccount: boolean,
-    private readonly onReclaim: OnReclaim,
+    private readonly account: Account,
+    protected readonly settings: QueueSettings<T>,
   ) {
-    super();
     this.share = registerShare(account, this);
-    this.ownedAccount = ownsAccount ? account : null;
   }
 
-  /** Told by the quota system that the queue is gone; `error` is what to signal. */
+  /** Told by the quota system that the queue is gone, before it is freed. */
   protected abstract collapsed(error: MemoryReclaimedError | undefined): void;
 
-  /**
-   * Claims `cost` and appends `value`. Throws what `claim` throws (the queue is unchanged).
-   * Returns false if the claim made the quota system tear the queue down (synchronous
-   * schedulers run reclamation at the end of the claim).
-   */
-  enqueue(value: T, cost: number): boolean {
-    claimShare(this.share, cost);
-    if (this.gone) return false;
-    this.push(value, cost, trackerOf(this.share).now());
-    return true;
+  /** Number of values held. */
+  get length(): number {
+    return CostRing.lengthOf(this.ring);
   }
 
-  /** Removes the oldest value and releases its cost; call only when `length > 0`. */
+  /**
+   * Stores `value`, then claims `cost` (see the module doc). Returns false if the queue is
+   * gone afterwards (the claim made the quota system tear it down, or found it torn down: then
+   * the owner was told through `collapsed`). Throws what `claim` throws otherwise (a RangeError),
+   * with the queue unchanged.
+   */
+  enqueue(value: T, cost: number): boolean {
+    const share = this.share;
+    const ring = (this.ring = CostRing.push(this.ring, value, cost, trackerOf(share).now()));
+    try {
+      claimShare(share, cost);
+    } catch (err) {
+      ring.popNewest(); // a claim throws before it runs any user code: the newest is ours
+      const reason = goneReason(this.account, err);
+      if (reason === null) throw err;
+      this.collapse(reason);
+      return false;
+    }
+    return !this.gone;
+  }
+
+  /**
+   * Removes the oldest value and releases its cost; call only when `length > 0`. The release
+   * can run user code: the caller checks that its subscriber is still there before handing on.
+   */
   dequeue(): T {
-    const cost = this.oldestCost();
-    const value = this.shift();
+    const ring = this.ring!;
+    const cost = ring.oldestCost();
+    const value = ring.shift();
     releaseShare(this.share, cost);
     return value;
   }
 
-  /** The owner's teardown: drops and releases everything; closes an owned account. */
+  /** The owner's teardown: drops and releases everything; closes an owned account. Idempotent. */
   close(): void {
-    if (this.gone) return;
     this.gone = true;
-    this.teardown();
+    this.ring?.clear();
+    // An owned account first: it tears our share down with the account, in one transaction
+    // whose `collapse` event reports what was released.
+    if (this.settings.ownsAccount) this.account.close();
+    dropShare(this.share);
   }
 
   /**
-   * @internal The account was torn down. Reclamation normally reaches us through `reclaim()`
+   * The account was torn down (see `Participant` in the core: an optional member the tracker
+   * calls after the books are settled). Reclamation normally reaches us through `reclaim()`
    * first (then we are gone already); a queue that joined an account while it was being
    * reclaimed is torn down without being asked, so every reason collapses it here.
    */
@@ -107,20 +153,20 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
 
   /** @see Participant.getOldest */
   getOldest(): number | undefined {
-    return this.oldestTime();
+    return CostRing.oldestTimeOf(this.ring);
   }
 
   /** @see Participant.reclaim */
   reclaim(): Reclaimed {
     if (this.gone) return 'collapsing';
-    if (this.onReclaim === 'drop-oldest') {
+    if (this.settings.onReclaim === 'drop-oldest') {
       // Free our share of the excess: the oldest values, until the tracker would be back at
       // lowWater (or we are empty). The tracker re-reads our age and asks again if needed.
       const tracker = trackerOf(this.share);
       const excess = tracker.used - tracker.lowWater;
       let freed = 0;
-      while (this.length > 0 && freed < excess) {
-        freed += this.oldestCost();
+      while (!this.gone && this.ring !== null && this.ring.count > 0 && freed < excess) {
+        freed += this.ring.oldestCost();
         this.dequeue();
       }
       return 'partial';
@@ -129,16 +175,14 @@ export abstract class ParticipantQueue<T> extends CostQueue<T> implements Partic
     return 'collapsing';
   }
 
+  /** Tells the owner, then frees everything. */
   private collapse(reason: CollapseReason): void {
     if (this.gone) return;
     this.gone = true;
-    this.teardown();
-    this.collapsed(this.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
-  }
-
-  private teardown(): void {
-    this.clear();
-    dropShare(this.share);
-    this.ownedAccount?.close();
+    try {
+      this.collapsed(this.settings.onReclaim === 'complete' && reason === 'reclaimed' ? undefined : new MemoryReclaimedError(reason));
+    } finally {
+      this.close();
+    }
   }
 }

@@ -331,11 +331,12 @@ describe('memquota', () => {
   });
 
   describe('faults', () => {
-    it('should error the subscriber when cost throws, leaking nothing', () => {
+    it('should error the subscriber when cost throws, after the values queued before it, leaking nothing', () => {
       const tracker = MemoryQuotaTracker.create({ max: 1000, lowWater: 750 });
       const account = tracker.newAccount();
       const source = new Subject<number>();
       const stall = new VirtualTimeScheduler();
+      const seen: unknown[] = [];
       let error: unknown;
       source
         .pipe(
@@ -347,13 +348,19 @@ describe('memquota', () => {
             },
           }),
         )
-        .subscribe({ error: (e) => (error = e) });
+        .subscribe({ next: (v) => seen.push(v), error: (e) => (error = e) });
       source.next(1);
       source.next(2);
       expect(tracker.used).to.equal(20);
       source.next(3);
-      expect((error as Error).message).to.equal('cost exploded');
+      // As map(cost) then observeOn: the source is stopped now, the error waits its turn.
       expect(source.observed).to.equal(false);
+      expect(error).to.equal(undefined);
+      expect(tracker.used).to.equal(20);
+      expectBooks(tracker);
+      stall.flush();
+      expect(seen).to.deep.equal([1, 2]);
+      expect((error as Error).message).to.equal('cost exploded');
       expect(tracker.used).to.equal(0);
       expectBooks(tracker, undefined, { accounts: 1, participants: 0 });
     });

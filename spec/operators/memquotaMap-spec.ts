@@ -838,7 +838,8 @@ describe('memquotaMap', () => {
         .subscribe({ error: (e: unknown) => (error = e) });
       for (let i = 0; i < 3; i++) source.next(i);
       expect(finalized).to.equal(2);
-      expect(error).to.equal(undefined); // unsubscribed before the error could be delivered
+      // As mergeMap: the subscriber hears the error before the inners are torn down.
+      expect(error).to.be.instanceOf(MemoryReclaimedError);
       expect(subscription.closed).to.equal(true);
       expect(source.observed).to.equal(false);
       expect(tracker.used).to.equal(0);
