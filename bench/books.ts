@@ -31,27 +31,27 @@ export async function benchClaimRelease(rounds: Rounds, quick: boolean): Promise
   const slots: { used: number }[] = [];
   for (let i = 0; i < PARTICIPANTS; i++) slots.push({ used: 0 });
 
+  // Neither loop reads a total per iteration (a read of tracker.used was 14 % of the subject's
+  // time): each leaves its effect in the heap, and the total is read once at the end.
   const baseline = (): number => {
-    let check = 0;
     for (let i = 0; i < pairs; i++) {
       const bytes = 8 + (i & 63);
       const slot = slots[i & (PARTICIPANTS - 1)]!;
       slot.used += bytes;
-      check += slot.used;
       slot.used -= bytes;
     }
+    let check = 0;
+    for (const slot of slots) check += slot.used;
     return check;
   };
   const subject = (): number => {
-    let check = 0;
     for (let i = 0; i < pairs; i++) {
       const bytes = 8 + (i & 63);
       const p = participations[i & (PARTICIPANTS - 1)]!;
       p.claim(bytes);
-      check += tracker.used;
       p.release(bytes);
     }
-    return check;
+    return tracker.used;
   };
 
   const result = await sideBySide(baseline, subject, pairs, rounds);
