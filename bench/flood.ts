@@ -28,6 +28,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, nowMs, skippedRow, type BenchRow } from './harness.js';
+import type { ChildResult } from '../demo/crash-rows.js';
 
 const MiB = 1024 * 1024;
 const QUOTA = 64 * MiB;
@@ -36,17 +37,8 @@ const NO_QUOTA_MULTIPLE = 8;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DEFAULT_CHILD = join(root, 'demo', 'flood-child.ts');
 
-/** The child's `RESULT` line. */
-interface FloodResult {
-  readonly alive: boolean;
-  readonly seconds: number;
-  readonly fastServedPct: number;
-  readonly claims: number;
-  readonly victims: number;
-  readonly peakUsed: number;
-  readonly peakHeapUsed: number;
-  readonly producedMiB: number;
-}
+/** The child's `RESULT` line: the contract `demo/crash-rows.ts` reads too. */
+type FloodResult = ChildResult;
 
 /** One child run. */
 interface Probe {
