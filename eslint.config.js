@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-types/**', 'node_modules/**', 'coverage/**', 'docs/api/**', '.pack/**'] },
+  // bench/_*.ts: throwaway measurement scripts, git-ignored.
+  { ignores: ['dist/**', 'dist-types/**', 'node_modules/**', 'coverage/**', 'docs/api/**', '.pack/**', 'bench/_*.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -34,13 +34,31 @@
  * - A handle garbage-collected without `close()` counts as closed (`FinalizationRegistry`).
  *
  * ## Reentrancy: what callbacks may do
- * - `Participant.getOldest()` must only read; if it throws, the participant is torn down.
+ * - No callback runs before the transaction that triggered it is complete: the books are
+ *   whole (the invariants above hold) whenever participant or subscriber code runs.
+ * - `Participant.getOldest()` must only read; if it throws, the participant is torn down; if it
+ *   returns something other than a number or `undefined` (NaN), that is reported
+ *   (`invalid-age`) and its data counts as the oldest.
  * - `Participant.reclaim()`, and any subscriber of `events$`, `usage$`, `pressure$` or
- *   `collapsed$`, may call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle:
- *   the tracker has finished its own book update before it calls out, and reclamation reads
- *   `used` afresh after every answer.
+ *   `collapsed$`, may call `claim`, `release`, `close`, `destroy`, `newAccount` on any handle;
+ *   reclamation reads `used` afresh after every answer. A `pressure$` or `usage$` change a
+ *   subscriber causes reaches every subscriber after the current emission, in order (no nested
+ *   emission); `events$` tells events as they happen.
+ * - A `reclaim()` answer is inspected inside the guard: a hostile answer (a throwing `then`, a
+ *   revoked Proxy) is the participant's fault. An answer that never comes is cut off by the
+ *   reclaim deadline (`reclaimTimeout`); `shutdown()` always resolves `settled()`.
+ * - `Participant.accountCollapsed?(reason)` is told once when the account is torn down, after
+ *   the books are settled.
  * - Reclamation never runs inside `claim` on an asynchronous scheduler (the default). With a
- *   synchronous one (`queueScheduler`) it runs at the end of the claim that crossed `max`.
+ *   synchronous one (`queueScheduler`) it runs at the end of the claim that crossed `max`. A
+ *   run yields to the event loop between batches.
+ *
+ * ## Errors (as tor-memquota: the account is looked up first)
+ * - `AccountClosed`: the account was closed, reclaimed or torn down, also for a `claim`
+ *   through a participation of that account (or a clone of one);
+ * - `ParticipantShutdown`: the account is open but this participant was torn down, or this
+ *   participation handle was closed;
+ * - `TrackerShutdown`, `TrackerCorrupted`, `ChildAccountAlreadyExists`.
  *
  * @packageDocumentation
  */

@@ -1,92 +1,185 @@
 /**
- * B6: the demo's flood, measured. The demo (`demo/server.ts`) runs as a child process, so that
- * its heap is its own: once with the quota (raw `heapUsed`, as the demo shows it), once with
- * the quota and a full GC forced every second (the live heap, without garbage V8 has not yet
- * collected), and once without the quota, for the same duration.
+ * B6: how much heap the flood needs under a 64 MiB quota. The flood child
+ * (`demo/flood-child.ts`, also the crash test's) floods JS values into channels, a share of
+ * them stalled for good, for S seconds, in a process of its own:
+ *
+ * ```text
+ * node --max-old-space-size=N --expose-gc --import=tsx demo/flood-child.ts --seconds S --quota <bytes>|none
+ * ```
+ *
+ * It prints one `RESULT {json}` line (`alive, seconds, fastServedPct, claims, victims,
+ * peakUsed, peakHeapUsed, producedMiB`) and exits 0 when it survived; dying of the heap shows as
+ * a non-zero exit or a signal and no RESULT line.
+ *
+ * The figure is the smallest `--max-old-space-size` at which the child stays alive for S
+ * seconds with `--quota 67108864`, as a multiple of that `max`, found by bisection (one child
+ * per probe: 3× first, then halving the interval between the largest size that died, 1× if
+ * none was seen, and the smallest that lived). The row checks that the tracker really held
+ * bytes in the run that counts (claims and victims in its RESULT), else WARNING. A second row
+ * runs the same flood with `--quota none` at 8× `max`: it must die, or the flood is too weak
+ * to show that the quota matters.
+ *
+ * `--quick` skips B6 (each probe is a child of S seconds).
  *
  * @module
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FloodResult } from '../demo/flood.js';
-import type { BenchRow } from './harness.js';
+import { fmt, nowMs, skippedRow, type BenchRow } from './harness.js';
+import type { ChildResult } from '../demo/crash-rows.js';
 
-const TARGET = 1.25;
 const MiB = 1024 * 1024;
-const demo = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo', 'server.ts');
+const QUOTA = 64 * MiB;
+const TARGET_MULTIPLE = 3;
+const NO_QUOTA_MULTIPLE = 8;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_CHILD = join(root, 'demo', 'flood-child.ts');
 
-type Summary = Omit<FloodResult, 'samples' | 'killTimes'>;
+/** The child's `RESULT` line: the contract `demo/crash-rows.ts` reads too. */
+type FloodResult = ChildResult;
 
-/** Runs the demo with `args` and returns its JSON summary. */
-function runDemo(args: string[]): Promise<Summary> {
-  const dir = mkdtempSync(join(tmpdir(), 'memquota-bench-'));
-  const json = join(dir, 'summary.json');
-  return new Promise<Summary>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import=tsx', demo, '--quiet', '--no-svg', '--json', json, ...args], {
-      stdio: ['ignore', 'ignore', 'inherit'],
+/** One child run. */
+interface Probe {
+  readonly multiple: number;
+  readonly alive: boolean;
+  readonly result: FloodResult | null;
+  /** How it ended: `exit 0`, `exit 134`, `SIGKILL`, `timeout`, plus `(heap OOM)` when stderr says so. */
+  readonly ended: string;
+  readonly wallSeconds: number;
+}
+
+/** Runs the child once with `--max-old-space-size` = `multiple` × 64 MiB. */
+function probe(child: string, multiple: number, quota: string, seconds: number): Promise<Probe> {
+  const heapMiB = Math.round(multiple * (QUOTA / MiB));
+  const args = [`--max-old-space-size=${heapMiB}`, '--expose-gc', '--import=tsx', child, '--seconds', String(seconds), '--quota', quota];
+  const started = nowMs();
+  return new Promise<Probe>((resolve, reject) => {
+    const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderrTail = '';
+    let timedOut = false;
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      // Keep only what a RESULT line may still be part of.
+      const cut = stdout.lastIndexOf('\n', stdout.length - 2);
+      if (cut > 65536) stdout = stdout.slice(cut);
     });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      try {
-        if (code !== 0) throw new Error(`the demo exited with ${code} (args ${args.join(' ')})`);
-        resolve(JSON.parse(readFileSync(json, 'utf8')) as Summary);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4096);
+    });
+    // A child that hangs is killed (it is ours): seconds for the run plus a generous start-up.
+    const guard = setTimeout(
+      () => {
+        timedOut = true;
+        proc.kill('SIGKILL');
+      },
+      (seconds + 60) * 1000,
+    );
+    proc.once('error', (err) => {
+      clearTimeout(guard);
+      reject(err);
+    });
+    proc.once('close', (code, signal) => {
+      clearTimeout(guard);
+      const line = stdout
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('RESULT '));
+      let result: FloodResult | null = null;
+      if (line !== undefined) {
+        try {
+          result = JSON.parse(line.slice('RESULT '.length)) as FloodResult;
+        } catch {
+          result = null;
+        }
       }
+      const oom = /heap out of memory|Allocation failed/i.test(stderrTail) ? ' (heap OOM)' : '';
+      const ended = timedOut ? 'timeout' : signal !== null ? `${signal}${oom}` : `exit ${code}${oom}`;
+      resolve({ multiple, alive: code === 0 && result?.alive === true, result, ended, wallSeconds: (nowMs() - started) / 1000 });
     });
   });
 }
 
-/** Runs B6 (three demo runs of `seconds` each) and returns its rows. */
-export async function benchFlood(seconds = 20): Promise<BenchRow[]> {
-  const duration = ['--duration', String(seconds)];
-  const quota = await runDemo(duration);
-  const live = await runDemo([...duration, '--live-heap', '1000']);
-  const none = await runDemo([...duration, '--no-quota']);
-  const max = quota.max!;
-  const common = (s: Summary): Record<string, number | string> => ({
-    seconds: +s.seconds.toFixed(1),
-    stoppedBy: s.stoppedBy,
-    peakHeldMiB: +(s.peakHeld / MiB).toFixed(1),
-    peakHeapUsedMiB: +(s.peakHeapUsed / MiB).toFixed(1),
-    peakRssMiB: +(s.peakRss / MiB).toFixed(1),
-    baselineHeapUsedMiB: +(s.baselineHeapUsed / MiB).toFixed(1),
-    fastKilled: s.fast.killed,
-    slowKilled: s.slow.killed,
-    fastComplete: String(s.fastComplete),
-  });
-  return [
-    {
+function describe(probes: readonly Probe[]): string {
+  return probes.map((p) => `${p.multiple}×:${p.alive ? 'alive' : 'died'}(${p.ended},${fmt(p.wallSeconds, 1)}s)`).join(' ');
+}
+
+function resultDetails(r: FloodResult | null): Record<string, number | string> {
+  if (r === null) return {};
+  return {
+    claims: r.claims,
+    victims: r.victims,
+    peakUsedMiB: +(r.peakUsed / MiB).toFixed(1),
+    peakHeapUsedMiB: +(r.peakHeapUsed / MiB).toFixed(1),
+    fastServedPct: +r.fastServedPct.toFixed(1),
+    producedMiB: +r.producedMiB.toFixed(0),
+    seconds: r.seconds,
+  };
+}
+
+/** Runs B6 and returns its rows. */
+export async function benchFlood(quick: boolean, seconds: number, child = DEFAULT_CHILD): Promise<BenchRow[]> {
+  const what = `flood, --quota 64 MiB: smallest --max-old-space-size alive ${seconds} s, × max`;
+  const whatNone = `same flood, --quota none, at ${NO_QUOTA_MULTIPLE}× max: dies`;
+  if (!existsSync(child)) {
+    const note = `${relative(root, child)} missing`;
+    return [skippedRow('B6', what, `≤ ${TARGET_MULTIPLE}×`, note), skippedRow('B6', whatNone, 'dies', note)];
+  }
+  if (quick) {
+    const note = `--quick (each probe is a ${seconds} s child process); run without --quick`;
+    return [skippedRow('B6', what, `≤ ${TARGET_MULTIPLE}×`, note), skippedRow('B6', whatNone, 'dies', note)];
+  }
+
+  // Bisection over multiples of max, to a quarter of max, in at most 3 probes (each up to S s).
+  const probes: Probe[] = [];
+  const budget = 3;
+  let lo = 1; // assumed to die (not probed): the heap must at least hold the quota
+  let hi: number | null = null;
+  let next: number | null = TARGET_MULTIPLE;
+  while (next !== null && probes.length < budget) {
+    const p = await probe(child, next, String(QUOTA), seconds);
+    probes.push(p);
+    if (p.alive) hi = next;
+    else lo = next;
+    if (hi === null) next = lo < NO_QUOTA_MULTIPLE ? NO_QUOTA_MULTIPLE : null;
+    else {
+      const mid: number = Math.round(((lo + hi) / 2) * 4) / 4;
+      next = mid > lo && mid < hi ? mid : null;
+    }
+  }
+  const best = hi === null ? null : probes.find((p) => p.multiple === hi)!;
+  const details: Record<string, number | string> = { maxMiB: QUOTA / MiB, probes: describe(probes), ...resultDetails(best?.result ?? null) };
+  let row: BenchRow;
+  const target = `≤ ${TARGET_MULTIPLE}×`;
+  if (best === null) {
+    row = { id: 'B6', what, value: null, unit: '×', target, verdict: 'MISS', note: `died at every probed size up to ${lo}× max`, details };
+  } else if (!(best.result!.claims > 0) || !(best.result!.victims > 0)) {
+    row = {
       id: 'B6',
-      name: `flood with quota ${max / MiB} MiB: peak heapUsed / max`,
-      value: quota.peakHeapUsed / max,
-      unit: '× max',
-      target: `≤ ${TARGET} × max`,
-      ok: quota.peakHeapUsed / max <= TARGET,
-      details: { ...common(quota), maxMiB: max / MiB },
-    },
-    {
-      id: 'B6',
-      name: 'same, live heap (after a forced full GC, each 1 s)',
-      value: live.peakLiveHeapUsed! / max,
-      unit: '× max',
-      target: `≤ ${TARGET} × max`,
-      ok: live.peakLiveHeapUsed! / max <= TARGET,
-      details: { ...common(live), peakLiveHeapUsedMiB: +(live.peakLiveHeapUsed! / MiB).toFixed(1) },
-    },
-    {
-      id: 'B6',
-      name: 'same flood without quota: peak heapUsed / max',
-      value: none.peakHeapUsed / max,
-      unit: '× max',
-      target: '(baseline)',
-      ok: true,
-      details: common(none),
-    },
-  ];
+      what,
+      value: null,
+      unit: '×',
+      target,
+      verdict: 'WARNING',
+      note: `the quota was not exercised: RESULT says claims=${best.result!.claims} victims=${best.result!.victims}`,
+      details,
+    };
+  } else {
+    row = { id: 'B6', what, value: hi, unit: '×', target, verdict: hi! <= TARGET_MULTIPLE ? 'ok' : 'MISS', details };
+  }
+
+  const none = await probe(child, NO_QUOTA_MULTIPLE, 'none', seconds);
+  const noneRow: BenchRow = {
+    id: 'B6',
+    what: whatNone,
+    value: none.alive ? null : none.wallSeconds,
+    unit: 's to die',
+    target: 'dies',
+    verdict: none.alive ? 'MISS' : 'ok',
+    ...(none.alive ? { note: `survived ${seconds} s at ${NO_QUOTA_MULTIPLE}× max: the flood is too weak to show the quota matters` } : {}),
+    details: { heapMiB: NO_QUOTA_MULTIPLE * (QUOTA / MiB), ended: none.ended, ...resultDetails(none.result) },
+  };
+  return [row, noneRow];
 }

@@ -1,129 +1,333 @@
 /**
- * B4: how long reclamation takes, from the claim that crosses `max` until `used` is at or
- * below `lowWater`, with 1k, 10k and 100k participants, each in its own account, each with a
- * distinct data age (ages shuffled so that creation order says nothing about them).
+ * B4 and B4b: how long reclamation takes, and how long it blocks the event loop.
  *
- * Every participant holds the same number of bytes, and the books sit just under `max`; one
- * more claim crosses it. With the default `lowWater` (75 %) a quarter of the accounts are
- * torn down. The clock is from the default tracker scheduler (`asapScheduler`): the figure is
- * what a server sees, scheduling included, measured until `tracker.settled()` resolves.
+ * - Real streams: N `memquota` subscriptions in the README's form, each with its own child
+ *   account of a server account (`memquota(() => server.newChild(), { scheduler })`), each
+ *   holding ONE value queued behind a stalled consumer: the scheduler's delivery never runs, so
+ *   the value stays claimed. The books sit exactly at `max`; one more subscription claims one
+ *   more value and crosses it. The figure is the time from that claim until
+ *   `tracker.settled()` resolves (the tracker's default scheduler: what a server sees), in
+ *   the process's CPU time (wall time beside it: on a shared machine other processes stretch
+ *   wall time, not CPU time; on an idle one the two agree for this synchronous work), at
+ *   which point `used ≤ lowWater`; a quarter of the streams (default `lowWater`, 75 %) are
+ *   victims: each is asked to reclaim, drops its value, stops its source and errors its
+ *   subscriber with `MemoryReclaimedError`.
+ * - Bare participants: the same count of participants registered directly
+ *   (`registerParticipant`, trivial `getOldest` and `reclaim`), each in its own child account,
+ *   crossing `max` the same way. The tracker's own cost, without any operator work.
+ * - B4b: a `setTimeout(0)` ticker runs during the measurement; the longest gap between two
+ *   ticks is the longest the event loop was blocked (the 1M real run's; `--quick` uses 100k).
+ *
+ * Real and bare runs alternate; sizes are 10k, 100k, 1M (`--quick`: 10k, 100k).
  *
  * @module
  */
-import { MemoryQuotaTracker, type Account, type Participant, type Participation } from '../index.js';
-import { collect, median, nowMs, type BenchRow } from './harness.js';
+import { Observable, Subscription, type SchedulerLike } from 'rxjs';
+import { MemoryQuotaTracker, MemoryReclaimedError, memquota, type Account, type Participant, type Participation } from '../index.js';
+import { cpuMs, fmt, macrotask, median, nowMs, upperRow, type BenchRow } from './harness.js';
 
 const BYTES_EACH = 1000;
-const TARGET_MS = 100;
-const TARGET_GROWTH = 12;
+const TARGET_MS_100K = 150;
+const TARGET_GROWTH = 11;
+const TARGET_REAL_OVER_BARE = 1.5;
+const TARGET_BLOCK_MS = 20;
 
-/** A queue-like participant that holds `BYTES_EACH` bytes since `oldest` and collapses when asked. */
-class HeldBytes implements Participant {
-  participation: Participation | null = null;
-  constructor(private readonly oldest: number) {}
-  getOldest(): number | undefined {
-    return this.oldest;
+/** A scheduler whose actions never run: the stalled consumer of every real stream. */
+const stalledScheduler: SchedulerLike = {
+  now: () => 0,
+  schedule: () => Subscription.EMPTY,
+};
+
+/**
+ * The longest gap between two ticks of a `setTimeout(0)` loop while running: the longest the
+ * event loop was blocked (to within the timer's 1 ms). A timer, not `setImmediate`: a
+ * `setImmediate` loop never lets the process idle, and while a reclamation that yields sits
+ * between batches it would spin and bill the CPU figure. The ticker also keeps the process
+ * alive while the tracker's own (unref'd) timers are all that is left.
+ */
+class BlockTicker {
+  longest = 0;
+  private last = 0;
+  private running = false;
+
+  start(): void {
+    this.running = true;
+    this.last = nowMs();
+    const tick = (): void => {
+      const t = nowMs();
+      if (t - this.last > this.longest) this.longest = t - this.last;
+      this.last = t;
+      if (this.running) setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
   }
-  reclaim(): 'collapsing' {
-    return 'collapsing';
+
+  stop(): void {
+    this.running = false;
   }
 }
 
-/** A deterministic shuffle of `0 … n-1` (xorshift), so every run sees the same ages. */
-function shuffledAges(n: number): Float64Array {
-  const ages = new Float64Array(n);
-  for (let i = 0; i < n; i++) ages[i] = i;
-  let state = 0x9e3779b9;
-  for (let i = n - 1; i > 0; i--) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    const j = (state >>> 0) % (i + 1);
-    const t = ages[i]!;
-    ages[i] = ages[j]!;
-    ages[j] = t;
-  }
-  return ages;
+/** How long one reclamation took: CPU ms (the figure), wall ms, longest event-loop block. */
+interface Timing {
+  readonly ms: number;
+  readonly wallMs: number;
+  readonly blockMs: number;
 }
 
-/** One measurement: ms from the crossing claim until reclamation has settled. */
-async function reclaimOnce(participants: number): Promise<{ ms: number; victims: number }> {
-  const max = participants * BYTES_EACH;
-  const tracker = MemoryQuotaTracker.create({ max }, { now: () => participants + 1 });
-  const accounts: Account[] = [];
-  const keep: HeldBytes[] = [];
-  const ages = shuffledAges(participants);
-  for (let i = 0; i < participants; i++) {
-    const account = tracker.newAccount();
-    const held = new HeldBytes(ages[i]!);
-    held.participation = account.registerParticipant(held);
-    held.participation.claim(i === 0 ? BYTES_EACH - 1 : BYTES_EACH);
-    accounts.push(account);
-    keep.push(held);
-  }
-  collect();
+/** What one measured reclamation saw. */
+interface Run extends Timing {
+  /** `used` once the N holders had claimed (then made `max`). */
+  readonly heldAtMax: number;
+  readonly victims: number;
+  readonly collapsed: number;
+  /** Subscribers that received `MemoryReclaimedError` (real streams only). */
+  readonly errored: number;
+  readonly bytesReclaimed: number;
+  readonly usedAfter: number;
+  readonly lowWater: number;
+}
+
+/** Measures from the crossing claim (`cross()`) until the tracker has settled. */
+async function measure(tracker: MemoryQuotaTracker, cross: () => void): Promise<Timing> {
+  collectOnce();
+  await quiesce();
+  const ticker = new BlockTicker();
+  ticker.start();
+  await macrotask();
+  const startCpu = cpuMs();
   const start = nowMs();
-  keep[0]!.participation!.claim(2); // used = max + 1: crosses max
+  cross();
   await tracker.settled();
-  const ms = nowMs() - start;
-  if (tracker.used > tracker.lowWater) throw new Error(`B4: reclamation stopped at ${tracker.used} > lowWater ${tracker.lowWater}`);
-  const victims = tracker.stats.victims;
-  for (const held of keep) held.participation!.close();
-  for (const account of accounts) account.close();
-  tracker.shutdown();
-  // Let FinalizationRegistry clean-ups (macrotasks) run before the next measurement, so that no
-  // run pays for the garbage of the one before.
-  await new Promise((resolve) => setImmediate(resolve));
-  collect();
-  return { ms, victims };
+  const ms = cpuMs() - startCpu;
+  const wallMs = nowMs() - start;
+  await macrotask(); // the ticker sees the end of the last block
+  ticker.stop();
+  return { ms, wallMs, blockMs: ticker.longest };
 }
 
-/** Runs B4 and returns its rows (one per size, and the growth factor). */
-export async function benchReclaim(): Promise<BenchRow[]> {
-  // Sizes are interleaved round by round, so that a noisy stretch of time hits all of them.
-  const sizes: [size: number, perRound: number][] = [
-    [1_000, 3],
-    [10_000, 2],
-    [100_000, 1],
-  ];
-  const rounds = 6;
-  const times = new Map<number, number[]>(sizes.map(([size]) => [size, []]));
-  const victims = new Map<number, number>();
-  await reclaimOnce(10_000); // warm-up
-  for (let round = 0; round < rounds; round++) {
-    for (const [size, perRound] of sizes) {
-      for (let i = 0; i < perRound; i++) {
-        const once = await reclaimOnce(size);
-        times.get(size)!.push(once.ms);
-        victims.set(size, once.victims);
+/** A tracker with room for the set-up; {@link atMax} then puts `max` exactly at `used`. */
+function tracked(n: number): MemoryQuotaTracker {
+  let clock = 0;
+  return MemoryQuotaTracker.create({ max: 4 * n * BYTES_EACH }, { now: () => ++clock });
+}
+
+/**
+ * Sets `max` to what the set-up holds, so the next claim crosses it, whatever bytes the
+ * operators book per value (their own overhead included). Checks that every one of the `n`
+ * holders claimed.
+ */
+function atMax(tracker: MemoryQuotaTracker, n: number): number {
+  const held = tracker.used;
+  if (held < n * BYTES_EACH) throw new Error(`B4: ${n} stalled holders claim ${held} bytes, expected at least ${n * BYTES_EACH}`);
+  tracker.reconfigure({ max: held });
+  return held;
+}
+
+function outcome(tracker: MemoryQuotaTracker, timing: Timing, errored: number, heldAtMax: number): Run {
+  const { victims, accountsCollapsed, bytesReclaimed } = tracker.stats;
+  return { ...timing, heldAtMax, victims, collapsed: accountsCollapsed, errored, bytesReclaimed, usedAfter: tracker.used, lowWater: tracker.lowWater };
+}
+
+/** N real `memquota` streams, one stalled value each, then one more crosses `max`. */
+async function realStreams(n: number): Promise<Run> {
+  const tracker = tracked(n);
+  const server = tracker.newAccount();
+  const oneValue = new Observable<number>((subscriber) => subscriber.next(1));
+  const operator = memquota<number>(() => server.newChild(), { scheduler: stalledScheduler, cost: () => BYTES_EACH });
+  let errored = 0;
+  const observer = {
+    next: (): void => {},
+    error: (err: unknown): void => {
+      if (err instanceof MemoryReclaimedError) errored++;
+    },
+  };
+  const streams: Subscription[] = new Array<Subscription>(n + 1);
+  for (let i = 0; i < n; i++) streams[i] = oneValue.pipe(operator).subscribe(observer);
+  const held = atMax(tracker, n);
+  const timing = await measure(tracker, () => (streams[n] = oneValue.pipe(operator).subscribe(observer)));
+  const run = outcome(tracker, timing, errored, held);
+  for (const s of streams) s.unsubscribe();
+  server.close();
+  tracker.shutdown();
+  return run;
+}
+
+/** N bare participants, each in its own child account, then one more crosses `max`. */
+async function bareParticipants(n: number): Promise<Run> {
+  const tracker = tracked(n);
+  const server = tracker.newAccount();
+  // The tracker holds participants weakly: keep them (and their handles) here.
+  const keep: Participant[] = new Array<Participant>(n + 1);
+  const handles: Participation[] = new Array<Participation>(n + 1);
+  const accounts: Account[] = new Array<Account>(n + 1);
+  const join = (i: number): void => {
+    const account = server.newChild();
+    const age = tracker.now();
+    const participant: Participant = { getOldest: () => age, reclaim: () => 'collapsing' };
+    const participation = account.registerParticipant(participant);
+    keep[i] = participant;
+    handles[i] = participation;
+    accounts[i] = account;
+    participation.claim(BYTES_EACH);
+  };
+  for (let i = 0; i < n; i++) join(i);
+  const held = atMax(tracker, n);
+  const timing = await measure(tracker, () => join(n));
+  const run = outcome(tracker, timing, 0, held);
+  for (const h of handles) h.close();
+  for (const a of accounts) a.close();
+  server.close();
+  tracker.shutdown();
+  return run;
+}
+
+/**
+ * Waits until the process stops using CPU (at most 3 s): after a forced GC, V8 sweeps on
+ * background threads, and `process.cpuUsage()` counts every thread, so that sweep would bill
+ * the window measured next.
+ */
+async function quiesce(): Promise<void> {
+  const deadline = nowMs() + 3000;
+  for (;;) {
+    const before = cpuMs();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (cpuMs() - before < 2 || nowMs() > deadline) return;
+  }
+}
+
+/** One full GC (a second one over a heap of a million streams costs seconds and finds little). */
+function collectOnce(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+async function settleHeap(): Promise<void> {
+  await macrotask();
+  collectOnce();
+  await macrotask();
+}
+
+function spread(list: readonly number[]): string {
+  return `${fmt(Math.min(...list))}–${fmt(Math.max(...list))}`;
+}
+
+function victimsMissing(run: Run, real: boolean): string | null {
+  if (run.victims === 0) return 'the quota was not exercised: no victims';
+  if (real && run.errored < run.victims) return `only ${run.errored} of ${run.victims} victim streams errored with MemoryReclaimedError`;
+  if (run.usedAfter > run.lowWater) return `reclamation stopped at ${run.usedAfter} bytes, above lowWater ${run.lowWater}`;
+  return null;
+}
+
+/** Runs B4 and B4b and returns their rows. */
+export async function benchReclaim(quick: boolean, wanted: (id: string) => boolean): Promise<BenchRow[]> {
+  const sizes: [size: number, rounds: number][] = quick
+    ? [
+        [10_000, 2],
+        [100_000, 1],
+      ]
+    : [
+        [10_000, 3],
+        [100_000, 3],
+        [1_000_000, 1],
+      ];
+  await realStreams(10_000); // warm-up
+  await bareParticipants(10_000);
+  await settleHeap();
+  const real = new Map<number, Run[]>();
+  const bare = new Map<number, Run[]>();
+  for (const [size, rounds] of sizes) {
+    const r: Run[] = [];
+    const b: Run[] = [];
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        r.push(await realStreams(size));
+        await settleHeap();
+        b.push(await bareParticipants(size));
+      } else {
+        b.push(await bareParticipants(size));
+        await settleHeap();
+        r.push(await realStreams(size));
       }
+      await settleHeap();
     }
+    real.set(size, r);
+    bare.set(size, b);
   }
+
   const rows: BenchRow[] = [];
-  const medians = new Map<number, number>();
+  const realMs = new Map<number, number>();
+  const ratios = new Map<number, number[]>();
   for (const [size] of sizes) {
-    const list = times.get(size)!;
-    const ms = median(list);
-    medians.set(size, ms);
-    rows.push({
-      id: 'B4',
-      name: `reclaim max→lowWater, ${size.toLocaleString('en-US')} participants`,
-      value: ms,
-      unit: 'ms',
-      target: size === 100_000 ? `≤ ${TARGET_MS} ms` : '',
-      ok: size === 100_000 ? ms <= TARGET_MS : true,
-      details: { participants: size, victims: victims.get(size)!, runs: list.length, minMs: Math.min(...list), maxMs: Math.max(...list) },
-    });
+    const r = real.get(size)!;
+    const b = bare.get(size)!;
+    const ms = median(r.map((x) => x.ms));
+    realMs.set(size, ms);
+    ratios.set(
+      size,
+      r.map((x, i) => x.ms / b[i]!.ms),
+    );
+    const last = r[r.length - 1]!;
+    const lastBare = b[b.length - 1]!;
+    const details = {
+      streams: size,
+      bytesAtMax: last.heldAtMax,
+      victims: last.victims,
+      errored: last.errored,
+      bytesReclaimed: last.bytesReclaimed,
+      rounds: r.length,
+      spreadMs: spread(r.map((x) => x.ms)),
+      wallMs: median(r.map((x) => x.wallMs)),
+      bareMs: median(b.map((x) => x.ms)),
+      bareVictims: lastBare.victims,
+      longestBlockMs: Math.max(...r.map((x) => x.blockMs)),
+    };
+    const unexercised = victimsMissing(last, true) ?? victimsMissing(lastBare, false);
+    const what = `real memquota streams, ${size.toLocaleString('en-US')}: crossing max → lowWater`;
+    if (size === 100_000) rows.push(upperRow('B4', what, ms, 'ms', TARGET_MS_100K, details, unexercised));
+    else
+      rows.push(
+        unexercised === null
+          ? { id: 'B4', what, value: ms, unit: 'ms', target: '', verdict: 'info', details }
+          : { id: 'B4', what, value: null, unit: 'ms', target: '', verdict: 'WARNING', note: unexercised, details },
+      );
   }
-  const growth = medians.get(100_000)! / medians.get(10_000)!;
-  rows.push({
-    id: 'B4',
-    name: 'reclaim growth 10k→100k participants',
-    value: growth,
-    unit: '×',
-    target: `≤ ${TARGET_GROWTH}×`,
-    ok: growth <= TARGET_GROWTH,
-    details: { ms10k: medians.get(10_000)!, ms100k: medians.get(100_000)! },
-  });
+  for (let i = 1; i < sizes.length; i++) {
+    const [from] = sizes[i - 1]!;
+    const [to] = sizes[i]!;
+    const growth = realMs.get(to)! / realMs.get(from)!;
+    rows.push(
+      upperRow('B4', `growth ${from / 1000}k → ${to / 1000}k real streams`, growth, '×', TARGET_GROWTH, {
+        [`ms${from / 1000}k`]: realMs.get(from)!,
+        [`ms${to / 1000}k`]: realMs.get(to)!,
+      }),
+    );
+  }
+  const r100 = ratios.get(100_000)!;
+  const perSize: Record<string, number | string> = {};
+  for (const [size] of sizes) perSize[`ratio${size / 1000}k`] = median(ratios.get(size)!);
+  rows.push(
+    upperRow('B4', 'real stream vs bare participant, 100k (per-round ratio)', median(r100), '×', TARGET_REAL_OVER_BARE, {
+      ...perSize,
+      rounds: r100.length,
+      spread: spread(r100),
+    }),
+  );
+
+  if (wanted('B4b')) {
+    const biggest = sizes[sizes.length - 1]![0];
+    const runs = real.get(biggest)!;
+    const block = Math.max(...runs.map((x) => x.blockMs));
+    const last = runs[runs.length - 1]!;
+    rows.push(
+      upperRow(
+        'B4b',
+        `longest event-loop block during B4's ${biggest / 1000}k real run${quick ? ' (--quick: no 1M run)' : ''}`,
+        block,
+        'ms',
+        TARGET_BLOCK_MS,
+        { streams: biggest, reclaimMs: median(runs.map((x) => x.ms)), victims: last.victims, errored: last.errored, bytesReclaimed: last.bytesReclaimed },
+        victimsMissing(last, true),
+      ),
+    );
+  }
   return rows;
 }

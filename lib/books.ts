@@ -184,6 +184,11 @@ export interface BooksHooks {
    * `undefined` when it is not being asked.
    */
   heldWhenAsked(acc: AccountRecord): number | undefined;
+  /**
+   * `acc` became a descendant of an account whose reclaim answers are pending (a child opened
+   * or a parent added meanwhile): it is reclaimed with it.
+   */
+  joinedVictim(acc: AccountRecord): void;
 }
 
 /** What the handles know of the books: nothing else. */
@@ -297,12 +302,11 @@ export class Books implements Ledger {
     if (parent.children === NO_LINKS) parent.children = new Set();
     (child.parents as Set<AccountRecord>).add(parent);
     (parent.children as Set<AccountRecord>).add(child);
+    // A child of an account whose reclaim answers are pending joins that reclamation.
+    if (this.#hooks.heldWhenAsked(parent) !== undefined) this.#hooks.joinedVictim(child);
   }
 
-  /**
-   * A parent must be open. One whose reclaim answers are pending still takes children: the run
-   * tears them down with it when it collapses (see `Run.#finish`), so none survives alone.
-   */
+  /** A parent must be open. */
   #checkParent(parent: AccountRecord): void {
     if (parent.state !== 'open') throw accountGone(parent);
   }
@@ -326,6 +330,12 @@ export class Books implements Ledger {
     p.target = new WeakRef(participant);
     // No unregister at tear-down (a hash lookup each): a late callback finds the record dead.
     this.#collected.register(participant, p);
+    // What it claimed while being constructed was held by a stand-in with no data age: a run
+    // then found no candidate. Now it has one: look again.
+    if (p.used !== 0 && this.#state === 'running') {
+      this.#hooks.candidateAppeared(p.account);
+      this.#hooks.changed(0);
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -387,7 +397,7 @@ export class Books implements Ledger {
     let told: CollapseListener[] | null = null;
     let freed = 0;
     for (let p = acc.firstParticipant; p !== null; p = acc.firstParticipant) {
-      const participant = p.participant() as Partial<CollapseListener> | undefined;
+      const participant = p.participant();
       if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
       const bytes = this.#unlinkParticipant(p);
       if (bytes !== 0) this.#book(p, -bytes, true);

@@ -11,10 +11,11 @@
  * The stable kinds of {@link MemquotaError}.
  *
  * - `TrackerShutdown`: the tracker was shut down; its handles are dead.
- * - `AccountClosed`: the account was closed (last handle) or torn down by reclamation.
+ * - `AccountClosed`: the account was closed (last handle) or torn down by reclamation; also a
+ *   `claim` through a participation of such an account (the account is looked up first).
  * - `ChildAccountAlreadyExists`: `addParent` named a parent the account already has.
- * - `ParticipantShutdown`: the participation was closed, destroyed, or its participant was
- *   torn down (reclaimed, account closed, garbage-collected).
+ * - `ParticipantShutdown`: the account is open, but the participation was closed, or its
+ *   participant was torn down alone (destroyed, garbage-collected).
  * - `TrackerCorrupted`: the tracker found its own books inconsistent and refuses all work.
  * - `Bug`: an internal error that should never happen; please report it.
  */

@@ -29,7 +29,7 @@
  * ## Yielding
  * A run never blocks the event loop for long: after a batch of victims (or of scanned
  * accounts) that took {@link BATCH_MS} ms, or {@link BATCH_VICTIMS} victims, it yields a
- * macrotask (`setImmediate`, else `setTimeout(0)`, unref'd). With the `yieldScheduler`
+ * macrotask (`setImmediate`, else `setTimeout(0)`). With the `yieldScheduler`
  * option it yields through an action on that scheduler instead, and batches are counted only
  * (every {@link BATCH_VICTIMS} victims, 8192 scanned accounts), never timed: with a virtual
  * scheduler in specs, yields are deterministic. Claims and releases that arrive meanwhile are
@@ -59,7 +59,7 @@ import type { ParticipantFault, ReclaimCause, Reclaimed, VictimPolicy } from './
 export const NO_DATA_SLOP = 4096;
 
 /** A batch of a run ends after this many ms of work (then the run yields). */
-export const BATCH_MS = 4;
+export const BATCH_MS = 8;
 /** A batch of a run ends after this many victims at most. */
 export const BATCH_VICTIMS = 512;
 /** Accounts scanned per batch at most. */
@@ -123,11 +123,17 @@ export interface ReclaimContext {
   afterRun(): void;
 }
 
+/**
+ * The next turn of the event loop (`setImmediate`, else `setTimeout(0)`). Not unref'd on
+ * purpose: it runs at the very next turn, so it cannot keep an idle process alive, while an
+ * unref'd one would let a process that awaits `settled()` exit in the middle of a run. (The
+ * reclaim deadline, which can be long, is unref'd.)
+ */
 function macrotask(): Promise<void> {
   return new Promise<void>((resolve) => {
-    const g = globalThis as { setImmediate?: (f: () => void) => { unref?: () => void } };
-    const handle = typeof g.setImmediate === 'function' ? g.setImmediate(resolve) : (setTimeout(resolve, 0) as unknown as { unref?: () => void });
-    handle?.unref?.();
+    const g = globalThis as { setImmediate?: (f: () => void) => unknown };
+    if (typeof g.setImmediate === 'function') g.setImmediate(resolve);
+    else setTimeout(resolve, 0);
   });
 }
 
@@ -192,6 +198,12 @@ export class Reclaimer {
     return s.kind === 'running' ? s.run.heldWhenAsked(acc) : undefined;
   }
 
+  /** `acc` became a descendant of an account being asked: it goes with it. */
+  joinedVictim(acc: AccountRecord): void {
+    const s = this.#schedule;
+    if (s.kind === 'running') s.run.include(acc);
+  }
+
   /**
    * Starts (or extends) reclamation: `pending` on the scheduler when idle or stalled; a
    * pending or running one is extended to `downTo` and `olderThan`.
@@ -238,13 +250,23 @@ export class Reclaimer {
       ctx.afterRun();
       return;
     }
-    const run = new Run(ctx, request);
+    let startedAt = 0;
+    let started = false;
+    // A run is counted and announced when it starts; a stale look (limited by `olderThan`) only
+    // once it has found something old enough: a look that finds nothing is no run (no events,
+    // no counters), or a watch ticking under pressure would flood events$ and the metrics.
+    const start = (): void => {
+      if (started) return;
+      started = true;
+      ctx.counters.reclaimRuns++;
+      if (request.cause === 'heap') ctx.counters.heapGuardRuns++;
+      else if (request.cause === 'stale') ctx.counters.staleRuns++;
+      startedAt = ctx.clock();
+      ctx.signals.event({ type: 'reclaim-start', cause: request.cause, used: books.used, max: ctx.max(), lowWater: targetOf(request, ctx.lowWater()) });
+    };
+    const run = new Run(ctx, request, start);
     this.#setSchedule({ kind: 'running', run });
-    ctx.counters.reclaimRuns++;
-    if (request.cause === 'heap') ctx.counters.heapGuardRuns++;
-    else if (request.cause === 'stale') ctx.counters.staleRuns++;
-    const startedAt = ctx.clock();
-    ctx.signals.event({ type: 'reclaim-start', cause: request.cause, used: books.used, max: ctx.max(), lowWater: targetOf(request, ctx.lowWater()) });
+    if (request.olderThan === undefined) start();
     const isCurrent = (): boolean => {
       const current = this.#schedule;
       return current.kind === 'running' && current.run === run;
@@ -253,12 +275,11 @@ export class Reclaimer {
       run.steps(),
       (outcome) => {
         if (isCurrent()) {
-          // Only a quota run that ran out of candidates stalls: a guard's run (heap, or a stale
-          // look that found nothing old enough) says nothing about the quota's candidates.
-          const stall = request.toLowWater && outcome === 'no-candidate' && books.used > ctx.lowWater();
+          // Only a run that considered every account can say none is left.
+          const stall = outcome === 'no-candidate' && run.request.olderThan === undefined && books.used > ctx.lowWater();
           this.#setSchedule(stall ? { kind: 'stalled', at: books.used } : { kind: 'idle' });
         }
-        ctx.signals.event({ type: 'reclaim-end', used: books.used, victims: run.victims, outcome, durationMs: ctx.clock() - startedAt });
+        if (started) ctx.signals.event({ type: 'reclaim-end', used: books.used, victims: run.victims, outcome, durationMs: ctx.clock() - startedAt });
         ctx.afterRun();
       },
       (err) => {
@@ -316,16 +337,22 @@ export class Run {
   readonly #heap = new MinHeap<AccountRecord>();
   /** `books.releases` when the heap's keys were last known true. */
   #keysCheckedAt = -1;
-  /** The accounts being asked, while answers are pending. */
-  #asked: Map<AccountRecord, Target> | null = null;
+  /** The accounts being asked, while answers are pending (most victims: one). */
+  #asked: Target[] | null = null;
+  /** An index of `#asked` when a victim has many descendants. */
+  #askedIndex: Map<AccountRecord, Target> | null = null;
   #stopped = false;
   #batchStart = 0;
   #batchVictims = 0;
   /** Batches end on time too (not with a `yieldScheduler`: there they are counted, deterministic). */
   readonly #timed: boolean;
 
-  constructor(ctx: ReclaimContext, request: Request) {
+  /** Called before the first victim is asked (a stale look starts counting there). */
+  readonly #onVictim: () => void;
+
+  constructor(ctx: ReclaimContext, request: Request, onVictim: () => void) {
     this.#ctx = ctx;
+    this.#onVictim = onVictim;
     this.#timed = ctx.yieldScheduler === undefined;
     this.request = { ...request };
   }
@@ -335,7 +362,33 @@ export class Run {
   }
 
   heldWhenAsked(acc: AccountRecord): number | undefined {
-    return this.#asked?.get(acc)?.held;
+    return this.#target(acc)?.held;
+  }
+
+  /**
+   * Includes `acc` and its descendants in the victim being asked (they became descendants of
+   * it while its answers were pending): they are torn down with it unless it stays.
+   */
+  include(acc: AccountRecord): void {
+    const asked = this.#asked;
+    if (asked === null) return;
+    const stack = [acc];
+    while (stack.length > 0) {
+      const next = stack.pop()!;
+      if (this.#target(next) !== undefined) continue;
+      const target: Target = { acc: next, held: next.used, partial: false };
+      asked.push(target);
+      this.#askedIndex?.set(next, target);
+      for (const child of next.children) stack.push(child);
+    }
+  }
+
+  #target(acc: AccountRecord): Target | undefined {
+    const asked = this.#asked;
+    if (asked === null) return undefined;
+    if (this.#askedIndex !== null) return this.#askedIndex.get(acc);
+    for (const target of asked) if (target.acc === acc) return target;
+    return undefined;
   }
 
   /**
@@ -366,7 +419,8 @@ export class Run {
       if (victim === undefined) return 'no-candidate';
       this.victims++;
       this.#ctx.counters.victims++;
-      yield this.#ask(victim.acc, victim.key);
+      const answers = this.#ask(victim.acc, victim.key);
+      if (answers !== undefined) yield answers;
       if (books.used < lowest) {
         lowest = books.used;
         fruitless = 0;
@@ -503,15 +557,16 @@ export class Run {
         }
       }
     }
+    this.#onVictim();
     if (ctx.signals.eventsObserved) {
       const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets.length };
       ctx.signals.event(victim.name === undefined ? event : { ...event, name: victim.name });
     }
     const before = books.used;
     const victimBytes = victim.used;
-    const asked = new Map<AccountRecord, Target>();
-    for (const acc of targets) asked.set(acc, { acc, held: acc.used, partial: false });
+    const asked: Target[] = targets.map((acc) => ({ acc, held: acc.used, partial: false }));
     this.#asked = asked;
+    this.#askedIndex = asked.length > 8 ? new Map(asked.map((t) => [t.acc, t])) : null;
     let pending: Set<ParticipantRecord> | null = null;
     let waits: Promise<void>[] | null = null;
     for (const acc of targets) {
@@ -566,7 +621,7 @@ export class Run {
 
   #settle(p: ParticipantRecord, answer: unknown): void {
     if (answer === 'partial') {
-      const target = this.#asked?.get(p.account);
+      const target = this.#target(p.account);
       if (p.live && target !== undefined) target.partial = true;
       return;
     }
@@ -578,25 +633,13 @@ export class Run {
   }
 
   /** Step 4: every answer is in: tear down what collapsed; a partial victim that changed goes back. */
-  #finish(asked: Map<AccountRecord, Target>, victim: AccountRecord, key: number, victimBytes: number, before: number): void {
+  #finish(asked: readonly Target[], victim: AccountRecord, key: number, victimBytes: number, before: number): void {
     const books = this.#ctx.books;
-    // Accounts opened under a collapsing target while its answers were pending were never
-    // asked: they go with it (reclaiming an account reclaims all its descendants), first and
-    // deepest first, so each is told while the accounts above it are still whole.
-    const collapsing: AccountRecord[] = [];
-    for (const target of asked.values()) if (target.acc.state === 'open' && !target.partial) collapsing.push(target.acc);
-    const asked0 = collapsing.length;
-    for (let i = 0; i < collapsing.length; i++) {
-      for (const child of collapsing[i]!.children) {
-        if (!asked.has(child)) {
-          asked.set(child, { acc: child, held: child.used, partial: false });
-          collapsing.push(child);
-        }
-      }
+    for (const target of asked) {
+      if (target.acc.state === 'open' && !target.partial) books.teardownAccount(target.acc, 'reclaimed');
     }
-    for (let i = collapsing.length - 1; i >= asked0; i--) books.teardownAccount(collapsing[i]!, 'reclaimed');
-    for (let i = 0; i < asked0; i++) books.teardownAccount(collapsing[i]!, 'reclaimed');
     this.#asked = null;
+    this.#askedIndex = null;
     const counters = this.#ctx.counters;
     if (books.used < before) counters.bytesReclaimed += before - books.used;
     if (victim.state === 'open') {

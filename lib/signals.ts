@@ -2,10 +2,13 @@
  * The tracker's signals: `events$`, `usage$` and `pressure$`.
  *
  * ## Reentrancy
- * Subscribers may call back into the tracker while they are told something; what that causes
- * is told to every subscriber **after** the current emission has reached all of them, in the
- * order it happened (each signal drains its own queue; no nested emission). So every
- * subscriber sees the same sequence and ends on the current state.
+ * Subscribers may call back into the tracker while they are told something.
+ * - `pressure$` and `usage$`: what that causes is told to every subscriber **after** the
+ *   current emission has reached all of them, in the order it happened (each drains its own
+ *   queue; no nested emission). So every subscriber sees the same sequence of states and ends
+ *   on the current one.
+ * - `events$`: events are told at once, as they happen (nested when a subscriber causes one):
+ *   an event describes the moment it is emitted (a `victim` is still open when it is told).
  *
  * Snapshots of `usage$` are built only while someone subscribes.
  *
@@ -49,7 +52,6 @@ export class Signals {
   readonly #events = new Subject<MemquotaEvent>();
   readonly #usage = new Subject<Usage>();
   readonly #pressure = new BehaviorSubject<'normal' | 'high'>('normal');
-  readonly #eventQueue = new OrderedEmitter(this.#events);
   readonly #usageQueue = new OrderedEmitter(this.#usage);
   readonly #pressureQueue = new OrderedEmitter(this.#pressure);
   #usageWatchers = 0;
@@ -88,7 +90,7 @@ export class Signals {
   }
 
   event(event: MemquotaEvent): void {
-    if (this.#events.observed) this.#eventQueue.emit(event);
+    if (this.#events.observed) this.#events.next(event);
   }
 
   usage(usage: Usage): void {

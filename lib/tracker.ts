@@ -6,7 +6,8 @@
  *   (claim, release, participant tear-down, account tear-down);
  * - `reclamation.ts`: the scheduling state (`idle | pending | running | stalled`) and one
  *   object per run;
- * - `signals.ts`: `events$`, `usage$`, `pressure$`, each emitting in order (no nesting);
+ * - `signals.ts`: `events$` (told as they happen), `usage$`, `pressure$` (in order, no
+ *   nested emission);
  * - `handles.ts`: `Account`, `WeakAccount`, `Participation`, which know the books through
  *   the narrow `Ledger` interface;
  * - this file: configuration, and what follows a change of the books (pressure edges, a
@@ -119,7 +120,7 @@ const guardInstallers: readonly GuardInstaller[] = [installHeapGuard, installSta
  * live participant, and the reclamation that brings the total back down.
  *
  * Trackers are independent of each other. A tracker holds no timer while idle: a process that
- * stops using it can exit (the reclaim deadline and the yields of a run are unref'd).
+ * stops using it can exit (the reclaim deadline is unref'd; a run's yields end with the run).
  *
  * ## Example
  * ```ts
@@ -151,8 +152,8 @@ export class MemoryQuotaTracker {
 
   /**
    * Every observer of what the tracker does: `reclaim-start`, `victim`, `collapse`,
-   * `reclaim-end`, `participant-error`. Subscribers may call back into the tracker; events
-   * that causes reach every subscriber after the current one, in order.
+   * `reclaim-end`, `participant-error`, told as they happen. Subscribers may call back into
+   * the tracker (an event they cause is told at once, nested).
    */
   readonly events$: Observable<MemquotaEvent>;
 
@@ -191,6 +192,7 @@ export class MemoryQuotaTracker {
         candidateAppeared: (acc) => this.reclaimer.candidateAppeared(acc),
         collapsed: (acc, reason, released) => this.collapsed(acc, reason, released),
         heldWhenAsked: (acc) => this.reclaimer.heldWhenAsked(acc),
+        joinedVictim: (acc) => this.reclaimer.joinedVictim(acc),
       },
       config.softMax,
     );
@@ -283,8 +285,8 @@ export class MemoryQuotaTracker {
    *   unique; the numeric `id` is). An `Account` made by another copy of the package (ESM
    *   and CJS builds in one process) is accepted when it belongs to this tracker.
    * @return The only handle of the new account: close it (or let it be collected) to free it.
-   * @throws MemquotaError `TrackerShutdown`; `AccountClosed` for a closed parent, or one being
-   *   reclaimed (waiting for its participants' answers).
+   * @throws MemquotaError `TrackerShutdown`; `AccountClosed` for a closed parent. A child
+   *   opened under an account whose reclaim answers are pending is reclaimed with it.
    * @throws TypeError if `parent` is not an `Account` of this tracker, or `name` not a string.
    */
   newAccount(parentOrOptions?: Account | AccountOptions): Account {

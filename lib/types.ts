@@ -37,6 +37,15 @@ export interface Participant {
   getOldest(): number | undefined;
   /** Free everything (`'collapsing'`) or some (`'partial'`) of what is held. */
   reclaim(): Reclaimed | PromiseLike<Reclaimed>;
+  /**
+   * Optional: told once when the participant's account is torn down (`'reclaimed'`,
+   * `'closed'`, `'tracker-shutdown'`), after the books are settled: the participant is already
+   * out of the books, its claims released, its participation dead. It may drop its data, end
+   * its stream, and call any handle of other participants or accounts (claim, release, close,
+   * newAccount); a `claim` through its own participation throws `AccountClosed`. It is told
+   * through the tracker's weak reference: a participant already collected is not told.
+   */
+  accountCollapsed?(reason: CollapseReason): void;
 }
 
 /**
@@ -90,7 +99,7 @@ export interface TrackerOptions {
   reclaimTimeout?: number;
   /**
    * Where a reclamation run yields between batches (so that it never blocks the event loop for
-   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`), unref'd. Pass a
+   * long). Default: a macrotask (`setImmediate`, else `setTimeout(0)`). Pass a
    * virtual scheduler (`TestScheduler`, `VirtualTimeScheduler`) to make yields deterministic.
    */
   yieldScheduler?: SchedulerLike;

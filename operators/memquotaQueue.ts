@@ -169,6 +169,22 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     if (queue.length === 0) finish();
   }
 
+  // Nothing queued and nobody delivering: the value goes straight to the subscriber, or to
+  // the pending next(). (Out of `sender.next`, whose hot path is the buffered one.)
+  function handOn(value: T): void {
+    if (consumer !== null) {
+      // Never held; what the consumer sends meanwhile waits its turn.
+      delivering = true;
+      consumer.next(value);
+      delivering = false;
+      if (queue.length > 0) drain();
+      return;
+    }
+    const p = pull!;
+    pull = null;
+    p.resolve({ value, done: false });
+  }
+
   // The consumer left: a pending next() is settled as done, the channel freed.
   function leave(): void {
     const p = pull;
@@ -186,26 +202,14 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
       return finished || ending !== null;
     },
     next(value: T) {
-      if (sender.closed) return;
+      if (finished || ending !== null) return; // closed
       let bytes: number;
       try {
         bytes = checkedCost(cost(value));
-        if (queue.length === 0 && !delivering) {
-          if (consumer !== null) {
-            // Straight through, never held; what the consumer sends meanwhile waits its turn.
-            delivering = true;
-            consumer.next(value);
-            delivering = false;
-            if (queue.length > 0) drain();
-            return;
-          }
-          if (pull !== null) {
-            const p = pull;
-            pull = null;
-            return p.resolve({ value, done: false });
-          }
-        }
-        if (!queue.enqueue(value, bytes)) return;
+        // Buffered: behind queued values, inside a delivery, or nobody pulling yet.
+        if (delivering || (consumer === null && pull === null) || queue.length > 0) {
+          if (!queue.enqueue(value, bytes)) return;
+        } else return handOn(value);
       } catch (err) {
         // A throwing cost or a refused claim ends the channel with that error.
         sender.error(err);
@@ -253,18 +257,26 @@ export function memquotaQueue<T>(account: AccountArg, options: MemquotaQueueOpti
     };
   }) as QueueReceiver<T>;
 
+  // The consumer's next() with nothing queued: it waits for a value or the end.
+  function waitForValue(): Promise<IteratorResult<T>> {
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      pull = { resolve, reject };
+      finish(); // delivers the end at once if the channel has ended
+    });
+  }
+
   receiver[Symbol.asyncIterator] = (): AsyncIterator<T> => {
     let returned = false;
     const iterator: AsyncIterator<T> = {
       next(): Promise<IteratorResult<T>> {
         if (returned || finished) return Promise.resolve({ value: undefined, done: true });
-        if (consumer !== null || (puller !== null && puller !== iterator) || pull !== null) return Promise.reject(busy());
-        puller = iterator;
+        if (pull !== null) return Promise.reject(busy());
+        if (puller !== iterator) {
+          if (consumer !== null || puller !== null) return Promise.reject(busy());
+          puller = iterator;
+        }
         if (queue.length > 0) return Promise.resolve({ value: queue.dequeue(), done: false });
-        return new Promise<IteratorResult<T>>((resolve, reject) => {
-          pull = { resolve, reject };
-          finish(); // delivers the end at once if the channel has ended
-        });
+        return waitForValue();
       },
       return(): Promise<IteratorResult<T>> {
         returned = true;

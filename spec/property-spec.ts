@@ -18,10 +18,30 @@ import type { CollapseReason, MemquotaConfig, MemquotaEvent, ParticipantFault, R
 import { FakeClock, TestParticipant, expectBooks, turns } from './helpers/books.js';
 
 type OldestMode = 'normal' | 'throw' | 'no-data';
-type ReclaimMode = 'collapse' | 'partial' | 'throw' | 'reject' | 'async-collapse' | 'async-partial' | 'invalid';
+type ReclaimMode = 'collapse' | 'partial' | 'throw' | 'reject' | 'async-collapse' | 'async-partial' | 'invalid' | 'never' | 'hostile-then' | 'revoked';
+/** Signals a reentrant subscriber listens to, and what it does once when told something. */
+type Signal = 'events' | 'usage' | 'pressure' | 'collapsed';
+type ReentrantAction = 'claim' | 'release' | 'releaseAll' | 'closeAccount' | 'newAccount' | 'closeParticipation';
 
 const OLDEST_MODES: readonly OldestMode[] = ['normal', 'normal', 'normal', 'normal', 'throw', 'no-data'];
-const RECLAIM_MODES: readonly ReclaimMode[] = ['collapse', 'collapse', 'collapse', 'partial', 'throw', 'reject', 'async-collapse', 'async-partial', 'invalid'];
+const RECLAIM_MODES: readonly ReclaimMode[] = [
+  'collapse',
+  'collapse',
+  'collapse',
+  'partial',
+  'throw',
+  'reject',
+  'async-collapse',
+  'async-partial',
+  'invalid',
+  'never',
+  'hostile-then',
+  'revoked',
+];
+/** Modes in which a participant answers and frees what it holds (for `used ≤ max` after settling). */
+const ANSWERING: ReadonlySet<ReclaimMode> = new Set(['collapse', 'async-collapse']);
+/** The reclaim deadline of the property trackers (ms): never-answering participants are cut off. */
+const RECLAIM_TIMEOUT = 50;
 
 const BAD_CONFIGS: readonly MemquotaConfig[] = [
   { max: 0 },
@@ -54,7 +74,8 @@ type Op =
   | { kind: 'reconfigure'; max: number; lowPercent: number | null; softPercent: number | null }
   | { kind: 'reconfigureBad'; which: number }
   | { kind: 'tick' }
-  | { kind: 'settle' };
+  | { kind: 'settle' }
+  | { kind: 'reentrant'; signal: Signal; action: ReentrantAction; target: number; bytes: number };
 
 interface Setup {
   /** Accounts opened, and participants registered round-robin in them, before the first step. */
@@ -107,6 +128,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.nat({ max: BAD_CONFIGS.length - 1 }).map((which) => ({ kind: 'reconfigureBad' as const, which })) },
   { weight: 4, arbitrary: fc.constant({ kind: 'tick' as const }) },
   { weight: 2, arbitrary: fc.constant({ kind: 'settle' as const }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('reentrant' as const),
+      signal: fc.constantFrom<Signal>('events', 'usage', 'pressure', 'collapsed'),
+      action: fc.constantFrom<ReentrantAction>('claim', 'claim', 'release', 'releaseAll', 'releaseAll', 'closeAccount', 'newAccount', 'closeParticipation'),
+      target: idx,
+      bytes: fc.nat({ max: 3000 }),
+    }),
+  },
 );
 
 const setupArb: fc.Arbitrary<Setup> = fc.record({
@@ -199,20 +230,44 @@ class PropParticipant extends TestParticipant {
         this.world.faultsExpected.invalid++;
         return 'nope' as unknown as Reclaimed;
       case 'reject':
+        this.world.faultsExpected.asyncAnswers++;
         this.pending = true;
         this.goneAtSettle = true;
         this.world.faultsExpected.reclaimThrew++;
         return later<Reclaimed>((_, reject) => reject(new Error('reclaim rejected')));
       case 'async-collapse':
+        this.world.faultsExpected.asyncAnswers++;
         self.release(self.held);
         this.pending = true;
         this.goneAtSettle = true;
         return later<Reclaimed>((resolve) => resolve('collapsing'));
       case 'async-partial':
+        this.world.faultsExpected.asyncAnswers++;
         self.release(Math.floor(self.held / 2));
         self.oldest = this.world.clock.now();
         this.pending = true;
         return later<Reclaimed>((resolve) => resolve('partial'));
+      case 'never':
+        // Never answers: the reclaim deadline counts it as collapsed.
+        this.pending = true;
+        this.goneAtSettle = true;
+        this.world.faultsExpected.timeout++;
+        return new Promise<Reclaimed>(() => {});
+      case 'hostile-then':
+        this.gone = true;
+        this.world.faultsExpected.reclaimThrew++;
+        return Object.defineProperty({}, 'then', {
+          get: () => {
+            throw new Error('hostile then getter');
+          },
+        }) as unknown as Reclaimed;
+      case 'revoked': {
+        this.gone = true;
+        this.world.faultsExpected.reclaimThrew++;
+        const { proxy, revoke } = Proxy.revocable({}, {});
+        revoke();
+        return proxy as unknown as Reclaimed;
+      }
     }
   }
 }
@@ -228,23 +283,9 @@ class World {
   participantErrors = 0;
   lastReclaimEnd: Extract<MemquotaEvent, { type: 'reclaim-end' }> | undefined;
   readonly violations: string[] = [];
-
-  /** Whether some ancestor of account `id` (model links) is a victim or descendant of one in this run. */
-  underReclaimable(id: number): boolean {
-    const start = this.accounts.find((a) => a.id === id);
-    if (!start) return false;
-    const seen = new Set<ModelAccount>();
-    const stack = [...start.parents];
-    while (stack.length > 0) {
-      const acc = stack.pop()!;
-      if (seen.has(acc)) continue;
-      seen.add(acc);
-      if (this.reclaimable.has(acc.id)) return true;
-      stack.push(...acc.parents);
-    }
-    return false;
-  }
-  readonly faultsExpected = { getOldest: 0, reclaimThrew: 0, invalid: 0 };
+  readonly faultsExpected = { getOldest: 0, reclaimThrew: 0, invalid: 0, timeout: 0, asyncAnswers: 0 };
+  /** What each reentrant `pressure$` subscriber saw: each must end on the current state. */
+  readonly pressureWatchers: ('normal' | 'high')[][] = [];
   overRelease = { min: 0, max: 0 };
   pressure: ('normal' | 'high')[] = [];
   lastUsage: Usage | undefined;
@@ -255,7 +296,12 @@ class World {
     const lowWater = setup.lowPercent === null ? 'auto' : Math.floor((setup.max * setup.lowPercent) / 100);
     this.tracker = MemoryQuotaTracker.create(
       { max: setup.max, lowWater },
-      { now: this.clock.now, scheduler: setup.scheduler === 'queue' ? queueScheduler : asapScheduler, victimPolicy: setup.victimPolicy },
+      {
+        now: this.clock.now,
+        scheduler: setup.scheduler === 'queue' ? queueScheduler : asapScheduler,
+        victimPolicy: setup.victimPolicy,
+        reclaimTimeout: RECLAIM_TIMEOUT,
+      },
     );
     this.tracker.events$.subscribe((e) => this.onEvent(e));
     this.tracker.pressure$.subscribe((level) => this.pressure.push(level));
@@ -285,8 +331,6 @@ class World {
         break;
       }
       case 'collapse':
-        // An account opened under a victim while its answers were pending goes with it.
-        if (e.reason === 'reclaimed' && !this.reclaimable.has(e.account) && this.underReclaimable(e.account)) this.reclaimable.add(e.account);
         if (e.reason === 'reclaimed' && !this.reclaimable.has(e.account)) {
           this.violations.push(`account ${e.account} reclaimed but it is no victim nor descendant of one in this run`);
         }
@@ -297,6 +341,14 @@ class World {
         this.faults[e.fault] = (this.faults[e.fault] ?? 0) + 1;
         break;
     }
+  }
+
+  isReclaimable(account: ModelAccount): boolean {
+    return this.runActive && this.reclaimable.has(account.id);
+  }
+
+  markReclaimable(account: ModelAccount): void {
+    this.reclaimable.add(account.id);
   }
 
   /** The tracker must not consult a participant the model knows to be gone. */
@@ -340,7 +392,7 @@ class World {
   /** Everything checked after every step. */
   check(): void {
     const { tracker } = this;
-    expect(this.violations, 'violations').to.deep.equal([]);
+    expect(this.violations.join(' | '), 'violations').to.equal('');
     expectBooks(
       tracker,
       this.participants.map((p) => p.tp),
@@ -374,6 +426,14 @@ class World {
     const level = this.pressure.at(-1);
     if (tracker.used > tracker.softMax) expect(level, `used ${tracker.used} > softMax ${tracker.softMax}`).to.equal('high');
     if (tracker.used <= tracker.lowWater) expect(level, `used ${tracker.used} <= lowWater ${tracker.lowWater}`).to.equal('normal');
+    // Reentrant pressure$ subscribers (registered later, one of them changing the books while
+    // told) see the edges in order and end on the current state like everyone else.
+    for (const seen of this.pressureWatchers) {
+      seen.forEach((l, i) => {
+        if (i > 0) expect(l, 'a later pressure$ subscriber sees edges only').not.to.equal(seen[i - 1]);
+      });
+      expect(seen.at(-1), 'a later pressure$ subscriber ends on the current state').to.equal(level);
+    }
     if (this.lastUsage !== undefined) {
       expect(this.lastUsage.used, 'the last usage$ snapshot').to.equal(tracker.used);
       expect([this.lastUsage.max, this.lastUsage.lowWater]).to.deep.equal([tracker.max, tracker.lowWater]);
@@ -385,10 +445,23 @@ class World {
     await this.tracker.settled();
     for (const mp of this.participants) {
       if (mp.tp.goneAtSettle) mp.tp.gone = true;
+      // An asynchronous answer races the (real-time) reclaim deadline: one that lost counts as
+      // collapsed (a reclaim-timeout fault, checked below).
+      if (mp.tp.pending && !mp.tp.gone && mp.handles.some((h) => !h.closedByTest) && mp.tp.participation.closed) mp.tp.gone = true;
       mp.tp.pending = false;
       mp.tp.goneAtSettle = false;
     }
-    expect(this.faults['reclaim-threw'] ?? 0, 'reclaim-threw events after settling').to.equal(this.faultsExpected.reclaimThrew);
+    const threw = this.faults['reclaim-threw'] ?? 0;
+    const timedOut = this.faults['reclaim-timeout'] ?? 0;
+    const expected = this.faultsExpected;
+    expect(threw, 'reclaim-threw events after settling').to.be.at.most(expected.reclaimThrew);
+    expect(timedOut, 'reclaim-timeout events after settling').to.be.within(expected.timeout, expected.timeout + expected.asyncAnswers);
+    expect(threw + timedOut, 'every failed answer is reported, as thrown or timed out').to.be.at.least(expected.reclaimThrew + expected.timeout);
+    // Whenever every live participant answers and frees, reclamation gets under max.
+    const live = this.participants.filter((mp) => !this.isGone(mp));
+    if (live.every((mp) => ANSWERING.has(mp.tp.reclaimMode) && mp.tp.oldestMode === 'normal')) {
+      expect(this.tracker.used, `every participant answers, yet settled at ${this.tracker.used} > max ${this.tracker.max}`).to.be.at.most(this.tracker.max);
+    }
     if (this.tracker.used > this.tracker.max) {
       expect(this.lastReclaimEnd, `settled with used ${this.tracker.used} > max ${this.tracker.max}`).to.deep.include({ outcome: 'no-candidate' });
     }
@@ -399,7 +472,12 @@ class World {
 function link(parent: ModelAccount, child: ModelAccount): void {
   parent.children.add(child);
   child.parents.add(parent);
+  // Linked under an account of the current run's victims: reclaimed with it.
+  if (currentWorld?.isReclaimable(parent)) for (const d of descendantsOf(child)) currentWorld.markReclaimable(d);
 }
+
+/** The world of the scenario running now (for `link`). */
+let currentWorld: World | undefined;
 
 function descendantsOf(root: ModelAccount): Set<ModelAccount> {
   const seen = new Set<ModelAccount>([root]);
@@ -451,9 +529,6 @@ async function step(world: World, op: Op): Promise<void> {
   const handleAt = (i: number): AccountHandle | undefined => world.accountHandles[i % Math.max(1, world.accountHandles.length)];
   const participantAt = (i: number): ModelParticipant | undefined => world.participants[i % Math.max(1, world.participants.length)];
   const handleDead = (h: AccountHandle): boolean => h.closedByTest || h.account.reason !== undefined;
-  // A child under an account whose reclaim answers are pending is accepted (and reclaimed with
-  // it), never refused.
-  const refusedWhileAsked = (_err: unknown): boolean => false;
 
   switch (op.kind) {
     case 'newAccount':
@@ -465,7 +540,7 @@ async function step(world: World, op: Op): Promise<void> {
       let child: Account | undefined;
       const err = outcome(() => (child = h.handle.newChild()));
       if (handleDead(h)) expectKind(err, 'AccountClosed', 'newChild on a dead handle');
-      else if (!refusedWhileAsked(err)) {
+      else {
         expect(err, 'newChild').to.equal(undefined);
         world.addAccount(child!, h.account);
       }
@@ -479,7 +554,7 @@ async function step(world: World, op: Op): Promise<void> {
       if (handleDead(h) || handleDead(p)) expectKind(err, 'AccountClosed', 'addParent with a dead handle');
       else if (h.account.parents.has(p.account)) expectKind(err, 'ChildAccountAlreadyExists', 'addParent twice');
       else if (descendantsOf(h.account).has(p.account)) expect(err, 'addParent making a cycle').to.be.instanceOf(TypeError);
-      else if (!refusedWhileAsked(err)) {
+      else {
         expect(err, 'addParent').to.equal(undefined);
         link(p.account, h.account);
       }
@@ -513,8 +588,9 @@ async function step(world: World, op: Op): Promise<void> {
       const h = handleAt(op.h);
       if (!h) return;
       const wasOpen = h.account.reason === undefined;
-      h.handle.close();
+      // The model first (subscribers reached by the close may act on the model).
       h.closedByTest = true;
+      h.handle.close();
       if (wasOpen && h.account.handles.every((x) => x.closedByTest)) {
         expect(h.account.reason, 'closing the last handle tears the account down').to.be.oneOf(['closed', 'reclaimed']);
       }
@@ -606,18 +682,19 @@ async function step(world: World, op: Op): Promise<void> {
       const mp = participantAt(op.p);
       if (!mp) return;
       const h = mp.handles[op.which % mp.handles.length]!;
-      h.handle.close();
+      // The model first (subscribers reached by the close may act on the model).
       h.closedByTest = true;
       // The participant keeps talking through a handle that is still open.
       const open = mp.handles.find((x) => !x.closedByTest);
       if (open) mp.tp.participation = open.handle;
+      h.handle.close();
       return;
     }
     case 'destroy': {
       const mp = participantAt(op.p);
       if (!mp) return;
+      if (mp.handles.some((x) => !x.closedByTest)) mp.tp.gone = true; // the model first
       mp.tp.participation.destroy();
-      if (mp.handles.some((x) => !x.closedByTest)) mp.tp.gone = true;
       return;
     }
     case 'setOldestMode': {
@@ -656,11 +733,74 @@ async function step(world: World, op: Op): Promise<void> {
     case 'settle':
       await world.settle();
       return;
+    case 'reentrant':
+      subscribeReentrant(world, op);
+      return;
   }
+}
+
+/**
+ * A subscriber of `events$`, `usage$`, `pressure$` or an account's `collapsed$` that, the first
+ * time the tracker tells it something after subscribing, does one operation of the model
+ * (claim, release, close an account or a participation, open an account) from inside the
+ * callback. The model's expectations about that operation hold as from outside.
+ */
+function subscribeReentrant(world: World, op: Extract<Op, { kind: 'reentrant' }>): void {
+  const { tracker } = world;
+  let armed = false;
+  let done = false;
+  // 'releaseAll': a cache that frees everything it holds when told (e.g. on 'high').
+  const releaseAll = (): Op[] => world.participants.map((mp, p) => ({ kind: 'release' as const, p, bytes: mp.tp.held }));
+  const inner: Op =
+    op.action === 'claim'
+      ? { kind: 'claim', p: op.target, bytes: op.bytes }
+      : op.action === 'release'
+        ? { kind: 'release', p: op.target, bytes: op.bytes }
+        : op.action === 'closeAccount'
+          ? { kind: 'closeAccount', h: op.target }
+          : op.action === 'closeParticipation'
+            ? { kind: 'closeParticipation', p: op.target, which: op.bytes }
+            : { kind: 'newAccount' };
+  const act = (): void => {
+    if (!armed || done) return;
+    // While a tear-down's notifications are in flight (the account is gone, its collapsed$ not
+    // told yet) the model cannot predict the outcome: wait for the next notification.
+    if (world.accounts.some((a) => a.reason === undefined && a.weak.closed)) return;
+    done = true;
+    // Synchronous operations: step() runs to completion before it returns its promise.
+    for (const each of op.action === 'releaseAll' ? releaseAll() : [inner]) {
+      step(world, each).catch((err: unknown) => world.violations.push(`reentrant ${op.action} in ${op.signal}: ${String(err)}`));
+    }
+  };
+  switch (op.signal) {
+    case 'events':
+      tracker.events$.subscribe(() => act());
+      break;
+    case 'usage':
+      tracker.usage$.subscribe(() => act());
+      break;
+    case 'pressure': {
+      const seen: ('normal' | 'high')[] = [];
+      world.pressureWatchers.push(seen);
+      tracker.pressure$.subscribe((level) => {
+        seen.push(level);
+        act();
+      });
+      break;
+    }
+    case 'collapsed': {
+      const h = world.accountHandles[op.target % Math.max(1, world.accountHandles.length)];
+      if (h === undefined || h.closedByTest || h.account.reason !== undefined) return;
+      h.handle.collapsed$.subscribe(() => act());
+      break;
+    }
+  }
+  armed = true;
 }
 
 async function runScenario(setup: Setup, ops: readonly Op[]): Promise<void> {
   const world = new World(setup);
+  currentWorld = world;
   for (let i = 0; i < setup.accounts; i++) await step(world, { kind: 'newAccount' });
   for (const [i, p] of setup.participants.entries()) {
     await step(world, { kind: 'register', h: i, oldestMode: p.oldestMode, reclaimMode: p.reclaimMode, viaWith: i % 2 === 1, initial: 0 });
@@ -701,11 +841,17 @@ async function runScenario(setup: Setup, ops: readonly Op[]): Promise<void> {
   expect(world.violations).to.deep.equal([]);
 }
 
+/** `PROPERTY_REPLAY='{"seed":…,"path":"…"}'` replays one failure (select its property with `-g`). */
+function replay(): { seed?: number; path?: string } {
+  const text = process.env['PROPERTY_REPLAY'];
+  return text === undefined ? {} : (JSON.parse(text) as { seed: number; path: string });
+}
+
 describe('MemoryQuotaTracker (property-based)', () => {
   it('keeps the books right through random operation sequences, after every step and after settling', async () => {
     await fc.assert(
       fc.asyncProperty(setupArb, fc.array(opArb, { minLength: 1, maxLength: 100, size: 'max' }), runScenario),
-      { numRuns: 150 },
+      { numRuns: 150, ...replay() },
     );
   });
 
@@ -717,7 +863,7 @@ describe('MemoryQuotaTracker (property-based)', () => {
         fc.array(tinyOps, { minLength: 20, maxLength: 150, size: 'max' }),
         runScenario,
       ),
-      { numRuns: 60 },
+      { numRuns: 60, ...replay() },
     );
   });
 });

@@ -20,7 +20,8 @@ export class CostRing<T> {
   count = 0;
 
   private constructor(capacity: number) {
-    this.values = new Array<T | undefined>(capacity).fill(undefined);
+    // Not pre-filled: a slot is read only after it was written (holes read as undefined).
+    this.values = new Array<T | undefined>(capacity);
     this.meta = new Float64Array(2 * capacity);
   }
 

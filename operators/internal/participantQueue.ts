@@ -110,13 +110,18 @@ export abstract class ParticipantQueue<T> implements Participant {
     try {
       claimShare(share, cost);
     } catch (err) {
-      ring.popNewest(); // a claim throws before it runs any user code: the newest is ours
-      const reason = goneReason(this.account, err);
-      if (reason === null) throw err;
-      this.collapse(reason);
-      return false;
+      return this.refused(ring, err);
     }
     return !this.gone;
+  }
+
+  /** A claim threw (out of `enqueue`'s hot path): takes the value out, then collapses or rethrows. */
+  private refused(ring: CostRing<T>, err: unknown): false {
+    ring.popNewest(); // a claim throws before it runs any user code: the newest is ours
+    const reason = goneReason(this.account, err);
+    if (reason === null) throw err;
+    this.collapse(reason);
+    return false;
   }
 
   /**

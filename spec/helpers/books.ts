@@ -39,15 +39,36 @@ export class TestParticipant implements Participant {
     return this.onReclaim(this);
   }
 
+  /**
+   * Claims `bytes` (data dating from `at`). The ledger is updated before the claim, as RxJS
+   * updates state before it emits: subscribers the claim reaches (pressure$, usage$, events$)
+   * may release or claim on this participant, and must find the ledger true. A claim that
+   * throws changed nothing, so the ledger is put back.
+   */
   claim(bytes: number, at?: number): void {
-    this.participation.claim(bytes);
+    const held = this.held;
+    const oldest = this.oldest;
     this.held += bytes;
-    if (at !== undefined && (this.oldest === undefined || this.held === bytes)) this.oldest = at;
+    if (at !== undefined && (this.oldest === undefined || held === 0)) this.oldest = at;
+    try {
+      this.participation.claim(bytes);
+    } catch (err) {
+      this.held = held;
+      this.oldest = oldest;
+      throw err;
+    }
   }
 
+  /** Releases `bytes`; the ledger is updated first (see `claim`). */
   release(bytes: number): void {
-    this.participation.release(bytes);
-    this.held = Math.max(0, this.held - bytes);
+    const held = this.held;
+    this.held = Math.max(0, held - bytes);
+    try {
+      this.participation.release(bytes);
+    } catch (err) {
+      this.held = held;
+      throw err;
+    }
   }
 
   /** Frees everything it holds (as a collapsing participant does) and forgets its claims. */
