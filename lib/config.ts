@@ -20,10 +20,10 @@ export const AUTO_MAX_FALLBACK = 256 * MiB;
  * The share of the usable JavaScript heap (`heap_size_limit` on Node, `jsHeapSizeLimit` in
  * Chromium, less the young generation: see `usableHeap`) that `'auto'` gives `max`: queued JS
  * values live on that heap, and V8 needs the rest for garbage, queue overhead and the rest of
- * the application. Chosen by experiment (docs/readme/protect.md).
+ * the application. Chosen by experiment (README, "Protecting a real process").
  */
 export const AUTO_HEAP_SHARE = 0.5;
-/** The heap guard's default mark: a fraction of the usable heap (docs/readme/protect.md). */
+/** The heap guard's default mark: a fraction of the usable heap (README, "Protecting a real process"). */
 export const DEFAULT_HEAP_MARK = 0.8;
 /** Data older than this (ms) is reclaimed while pressure is high, by default. */
 export const DEFAULT_STALE_AFTER = 5000;

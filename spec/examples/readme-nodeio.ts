@@ -1,5 +1,5 @@
 /**
- * The code examples of `docs/readme/nodeio.md`, as written there (imports pointed at the
+ * The code examples of `README.md (Example)`, as written there (imports pointed at the
  * sources), so that `npm run typecheck` keeps the README honest. Each example is the body of
  * an exported function: importing this file starts nothing. `tcpServer()` is the README's first
  * example; `node --import tsx spec/examples/run-readme-tcp.ts` runs it against one reading
