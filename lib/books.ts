@@ -58,8 +58,12 @@ export class AccountRecord {
   #used = 0;
   /** `'open'`, or torn down for the reason given. */
   state: 'open' | CollapseReason = 'open';
-  /** Parent accounts; change only through `link` / `unlink`. */
-  parents: ReadonlySet<AccountRecord> = NO_LINKS;
+  /**
+   * The parent account, or a set of them when there are several (rare), `null` for none:
+   * most accounts are children of one account, and a `Set` each would be ~130 bytes of an
+   * idle stream's account (B5). Changes only through `link` and the account's tear-down.
+   */
+  parentLinks: AccountRecord | Set<AccountRecord> | null = null;
   /** Child accounts; change only through `link` / `unlink`. */
   children: ReadonlySet<AccountRecord> = NO_LINKS;
   /** The account's own participants, a list threaded through their records. */
@@ -82,6 +86,18 @@ export class AccountRecord {
   /** Bytes claimed by this account's own participants. */
   get used(): number {
     return this.#used;
+  }
+
+  /** Parent accounts, as a set (a new one when there is a single parent: not for hot paths). */
+  get parents(): ReadonlySet<AccountRecord> {
+    const links = this.parentLinks;
+    return links === null ? NO_LINKS : links instanceof Set ? links : new Set([links]);
+  }
+
+  /** Whether `parent` is one of this account's parents. */
+  hasParent(parent: AccountRecord): boolean {
+    const links = this.parentLinks;
+    return links === parent || (links instanceof Set && links.has(parent));
   }
 
   static {
@@ -298,9 +314,11 @@ export class Books implements Ledger {
 
   link(child: AccountRecord, parent: AccountRecord): void {
     this.#checkParent(parent);
-    if (child.parents === NO_LINKS) child.parents = new Set();
+    const links = child.parentLinks;
+    if (links === null) child.parentLinks = parent;
+    else if (links instanceof Set) links.add(parent);
+    else child.parentLinks = new Set([links, parent]);
     if (parent.children === NO_LINKS) parent.children = new Set();
-    (child.parents as Set<AccountRecord>).add(parent);
     (parent.children as Set<AccountRecord>).add(child);
     // A child of an account whose reclaim answers are pending joins that reclamation.
     if (this.#hooks.heldWhenAsked(parent) !== undefined) this.#hooks.joinedVictim(child);
@@ -394,26 +412,38 @@ export class Books implements Ledger {
     acc.state = reason;
     // What the participants released while answering counts as released by this tear-down.
     let released = held === undefined ? 0 : Math.max(0, held - acc.used);
+    // Participants to tell: the first in a field (most accounts have one), the rest in a list.
+    let toldFirst: CollapseListener | null = null;
     let told: CollapseListener[] | null = null;
     let freed = 0;
     for (let p = acc.firstParticipant; p !== null; p = acc.firstParticipant) {
       const participant = p.participant();
-      if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
+      if (typeof participant?.accountCollapsed === 'function') {
+        if (toldFirst === null) toldFirst = participant as CollapseListener;
+        else (told ??= []).push(participant as CollapseListener);
+      }
       const bytes = this.#unlinkParticipant(p);
       if (bytes !== 0) this.#book(p, -bytes, true);
       freed += bytes;
     }
     released += freed;
-    for (const parent of acc.parents) (parent.children as Set<AccountRecord>).delete(acc);
-    for (const child of acc.children) (child.parents as Set<AccountRecord>).delete(acc);
-    acc.parents = NO_LINKS;
-    acc.children = NO_LINKS;
+    const parents = acc.parentLinks;
+    if (parents !== null) {
+      if (parents instanceof Set) for (const parent of parents) (parent.children as Set<AccountRecord>).delete(acc);
+      else (parents.children as Set<AccountRecord>).delete(acc);
+      acc.parentLinks = null;
+    }
+    if (acc.children.size !== 0) {
+      for (const child of acc.children) unlinkParent(child, acc);
+      acc.children = NO_LINKS;
+    }
     this.accounts.delete(acc);
     if (freed !== 0 && this.#state === 'running') this.#hooks.changed(-freed);
     this.#hooks.collapsed(acc, reason, released);
     const listeners = acc.collapseListeners;
     acc.collapseListeners = null;
     if (listeners) for (const listener of listeners) listener.accountCollapsed(reason);
+    if (toldFirst !== null) toldFirst.accountCollapsed(reason);
     if (told) for (const participant of told) participant.accountCollapsed(reason);
   }
 
@@ -454,6 +484,13 @@ export class Books implements Ledger {
     }
     if (wake && !quiet && this.#state === 'running') this.#hooks.changed(delta);
   }
+}
+
+/** Takes `parent` out of `child`'s parents. */
+function unlinkParent(child: AccountRecord, parent: AccountRecord): void {
+  const links = child.parentLinks;
+  if (links === parent) child.parentLinks = null;
+  else if (links instanceof Set) links.delete(parent);
 }
 
 /** The account's participants as an array: for loops that call participant code. */

@@ -192,7 +192,7 @@ export class Account implements Disposable {
       throw new TypeError(`parent belongs to ${parentRec.ledger.tracking ? 'another' : 'a no-op'} tracker; accounts can only be linked within one tracker`);
     }
     if (parentRec.state !== 'open') throw accountGone(parentRec);
-    if (rec.parents.has(parentRec)) {
+    if (rec.hasParent(parentRec)) {
       throw new MemquotaError('ChildAccountAlreadyExists', `account ${parentRec.id} is already a parent of account ${rec.id}`);
     }
     if (isSelfOrDescendant(parentRec, rec)) {

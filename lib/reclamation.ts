@@ -545,8 +545,10 @@ export class Run {
   #ask(victim: AccountRecord, key: number): Promise<void> | undefined {
     const ctx = this.#ctx;
     const books = ctx.books;
-    const targets: AccountRecord[] = [victim];
+    // Most victims are one account with no children: no list of targets then.
+    let targets: AccountRecord[] | null = null;
     if (victim.children.size !== 0) {
+      targets = [victim];
       const seen = new Set(targets);
       for (let i = 0; i < targets.length; i++) {
         for (const child of targets[i]!.children) {
@@ -559,44 +561,59 @@ export class Run {
     }
     this.#onVictim();
     if (ctx.signals.eventsObserved) {
-      const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets.length };
+      const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets === null ? 1 : targets.length };
       ctx.signals.event(victim.name === undefined ? event : { ...event, name: victim.name });
     }
     const before = books.used;
     const victimBytes = victim.used;
-    const asked: Target[] = targets.map((acc) => ({ acc, held: acc.used, partial: false }));
+    const asked: Target[] = targets === null ? [{ acc: victim, held: victimBytes, partial: false }] : targets.map((acc) => ({ acc, held: acc.used, partial: false }));
     this.#asked = asked;
     this.#askedIndex = asked.length > 8 ? new Map(asked.map((t) => [t.acc, t])) : null;
-    let pending: Set<ParticipantRecord> | null = null;
-    let waits: Promise<void>[] | null = null;
-    for (const acc of targets) {
-      // A copy: a reclaim() may register new participants in this account meanwhile.
-      for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
-        if (!p.live) continue;
-        const answer = askOne(p);
-        if (answer.kind === 'faulty') this.#dropFaulty(p, answer.fault, answer.error);
-        else if (answer.kind === 'answer') this.#settle(p, answer.value);
-        else {
-          (pending ??= new Set()).add(p);
-          (waits ??= []).push(
-            answer.promise.then(
-              (value) => {
-                if (pending!.delete(p)) this.#settle(p, value);
-              },
-              (err: unknown) => {
-                if (pending!.delete(p)) this.#dropFaulty(p, 'reclaim-threw', err);
-              },
-            ),
-          );
-        }
-      }
-    }
-    const finish = (): void => this.#finish(asked, victim, key, victimBytes, before);
+    this.#pending = null;
+    this.#waits = null;
+    if (targets === null) this.#askAccount(victim);
+    else for (const acc of targets) this.#askAccount(acc);
+    const waits = this.#waits as Promise<void>[] | null;
     if (waits === null) {
-      finish();
+      this.#finish(asked, victim, key, victimBytes, before);
       return undefined;
     }
-    return this.#deadline(Promise.all(waits), pending!).then(finish);
+    const pending = this.#pending!;
+    this.#pending = null;
+    this.#waits = null;
+    return this.#deadline(Promise.all(waits), pending).then(() => this.#finish(asked, victim, key, victimBytes, before));
+  }
+
+  /** Participants whose answers are pending, and the promises of their answers (one victim's). */
+  #pending: Set<ParticipantRecord> | null = null;
+  #waits: Promise<void>[] | null = null;
+
+  /** Asks every live participant of `acc` (one, usually: then without copying the list). */
+  #askAccount(acc: AccountRecord): void {
+    if (acc.participantCount === 1) this.#askParticipant(acc.firstParticipant!);
+    // A copy: a reclaim() may register new participants in this account meanwhile.
+    else for (const p of participantsOf(acc)) this.#askParticipant(p);
+  }
+
+  #askParticipant(p: ParticipantRecord): void {
+    if (!p.live) return;
+    const answer = askOne(p);
+    if (answer.kind === 'faulty') this.#dropFaulty(p, answer.fault, answer.error);
+    else if (answer.kind === 'answer') this.#settle(p, answer.value);
+    else {
+      const pending = (this.#pending ??= new Set());
+      pending.add(p);
+      (this.#waits ??= []).push(
+        answer.promise.then(
+          (value) => {
+            if (pending.delete(p)) this.#settle(p, value);
+          },
+          (err: unknown) => {
+            if (pending.delete(p)) this.#dropFaulty(p, 'reclaim-threw', err);
+          },
+        ),
+      );
+    }
   }
 
   /** Waits for the answers, or until the reclaim deadline: the silent ones count as collapsed. */
@@ -682,12 +699,17 @@ type Answer =
   | { readonly kind: 'pending'; readonly promise: Promise<Reclaimed> }
   | { readonly kind: 'faulty'; readonly fault: ParticipantFault; readonly error?: unknown };
 
+const COLLAPSING: Answer = { kind: 'answer', value: 'collapsing' };
+const PARTIAL: Answer = { kind: 'answer', value: 'partial' };
+
 /** Calls `reclaim()`; every inspection of the answer (a `then` getter, a Proxy) is guarded. */
 function askOne(p: ParticipantRecord): Answer {
   const participant = p.participant();
   if (participant === undefined) return { kind: 'faulty', fault: 'garbage-collected' };
   try {
     const value: unknown = participant.reclaim();
+    if (value === 'collapsing') return COLLAPSING; // the common answers, without an object each
+    if (value === 'partial') return PARTIAL;
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return { kind: 'answer', value };
     const then = (value as { then?: unknown }).then;
     if (typeof then !== 'function') return { kind: 'answer', value };
