@@ -66,14 +66,14 @@ export class AccountRecord {
   parentLinks: AccountRecord | Set<AccountRecord> | null = null;
   /** Child accounts; change only through `link` / `unlink`. */
   children: ReadonlySet<AccountRecord> = NO_LINKS;
-  /** The account's own participants, a list threaded through their records. */
+  /**
+   * The account's own participants, a list threaded through their records, in joining order;
+   * the first's `prev` is the last (no field for the last: an idle stream's account is small).
+   */
   firstParticipant: ParticipantRecord | null = null;
-  lastParticipant: ParticipantRecord | null = null;
   participantCount = 0;
   /** Told once when the account is torn down (`collapsed$` subscribers, `signal`). */
   collapseListeners: Set<CollapseListener> | null = null;
-  /** The account's `signal`, made on first use and aborted at tear-down. */
-  abort: AbortController | null = null;
 
   constructor(
     /** The books this account is in, as the handles see them. */
@@ -117,7 +117,7 @@ export class ParticipantRecord {
    * held strongly; `null` once torn down.
    */
   target: WeakRef<Participant> | Participant | null = null;
-  /** Neighbours in the account's participant list. */
+  /** Neighbours in the account's participant list (the first's `prev` is the last). */
   prev: ParticipantRecord | null = null;
   next: ParticipantRecord | null = null;
 
@@ -334,10 +334,16 @@ export class Books implements Ledger {
     if (acc.state !== 'open') throw accountGone(acc);
     const p = new ParticipantRecord(acc);
     p.target = participant;
-    p.prev = acc.lastParticipant;
-    if (acc.lastParticipant !== null) acc.lastParticipant.next = p;
-    else acc.firstParticipant = p;
-    acc.lastParticipant = p;
+    const first = acc.firstParticipant;
+    if (first === null) {
+      acc.firstParticipant = p;
+      p.prev = p;
+    } else {
+      const last = first.prev!;
+      last.next = p;
+      p.prev = last;
+      first.prev = p;
+    }
     acc.participantCount++;
     this.#participants++;
     this.#hooks.candidateAppeared(acc);
@@ -460,10 +466,15 @@ export class Books implements Ledger {
     if (p.target === null) return 0;
     p.target = null; // what makes it dead
     const acc = p.account;
-    if (p.prev !== null) p.prev.next = p.next;
-    else acc.firstParticipant = p.next;
-    if (p.next !== null) p.next.prev = p.prev;
-    else acc.lastParticipant = p.prev;
+    // The list is linear forward and circular backward (the first's `prev` is the last).
+    const first = acc.firstParticipant!;
+    if (p === first) {
+      acc.firstParticipant = p.next;
+      if (p.next !== null) p.next.prev = p.prev;
+    } else {
+      p.prev!.next = p.next;
+      (p.next ?? first).prev = p.prev;
+    }
     p.prev = p.next = null;
     acc.participantCount--;
     this.#participants--;

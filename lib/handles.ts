@@ -105,17 +105,17 @@ export class Account implements Disposable {
 
   /** @internal The brand (see the module doc): the record, or `AccountClosed` once closed. */
   get [ACCOUNT_BRAND](): AccountRecord {
-    return this.#record();
+    return this.record();
   }
 
   /** A number naming the account in events and error messages (unique within its tracker). */
   get id(): number {
-    return this.#record().id;
+    return this.record().id;
   }
 
   /** The tracker this account belongs to. */
   get tracker(): MemoryQuotaTracker {
-    return this.#record().ledger.owner as MemoryQuotaTracker;
+    return this.record().ledger.owner as MemoryQuotaTracker;
   }
 
   /** Whether this handle is closed or its account was torn down. */
@@ -124,13 +124,13 @@ export class Account implements Disposable {
   }
 
   /** The record behind this handle; throws `AccountClosed` once the handle is closed. */
-  #record(): AccountRecord {
+  private record(): AccountRecord {
     if (this.rec === null) throw handleClosed();
     return this.rec;
   }
 
   private open(): AccountRecord {
-    const rec = this.#record();
+    const rec = this.record();
     rec.ledger.checkUsable();
     if (rec.state !== 'open') throw accountGone(rec);
     return rec;
@@ -155,7 +155,7 @@ export class Account implements Disposable {
 
   /** The name given when the account was opened, or `undefined`. */
   get name(): string | undefined {
-    return this.#record().name;
+    return this.record().name;
   }
 
   /**
@@ -163,7 +163,7 @@ export class Account implements Disposable {
    * account is torn down.
    */
   get used(): number {
-    const rec = this.#record();
+    const rec = this.record();
     return rec.state === 'open' ? rec.used : 0;
   }
 
@@ -174,7 +174,7 @@ export class Account implements Disposable {
    * account. Already aborted if the account is gone. One signal per account, made on first use.
    */
   get signal(): AbortSignal {
-    return signalOf(this.#record());
+    return signalOf(this.record());
   }
 
   /**
@@ -211,7 +211,7 @@ export class Account implements Disposable {
    * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
    */
   registerParticipant(participant: Participant): Participation {
-    return new Participation(registerRecord(this.#record(), participant));
+    return new Participation(registerRecord(this.record(), participant));
   }
 
 
@@ -281,7 +281,7 @@ export class Account implements Disposable {
 
   /** A handle that does not keep the account open. */
   downgrade(): WeakAccount {
-    return new WeakAccount(this.#record());
+    return new WeakAccount(this.record());
   }
 
   /**
@@ -289,7 +289,7 @@ export class Account implements Disposable {
    * the tear-down emits the reason at once. Subscribers may call back into the tracker.
    */
   get collapsed$(): Observable<CollapseReason> {
-    return collapsedOf(this.#record());
+    return collapsedOf(this.record());
   }
 }
 
@@ -389,9 +389,14 @@ function unwatchCollapse(rec: AccountRecord, listener: CollapseListener): void {
   rec.collapseListeners?.delete(listener);
 }
 
+/** Each account's `signal`, made on first use (few accounts have one: not a field of every record). */
+const signals = /* @__PURE__ */ new WeakMap<AccountRecord, AbortController>();
+
 function signalOf(rec: AccountRecord): AbortSignal {
-  if (rec.abort !== null) return rec.abort.signal;
-  const controller = (rec.abort = new AbortController());
+  const made = signals.get(rec);
+  if (made !== undefined) return made.signal;
+  const controller = new AbortController();
+  signals.set(rec, controller);
   if (rec.state !== 'open') controller.abort(new MemoryReclaimedError(rec.state));
   else watchCollapse(rec, { accountCollapsed: (reason) => controller.abort(new MemoryReclaimedError(reason)) });
   return controller.signal;
