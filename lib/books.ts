@@ -44,6 +44,26 @@ export interface CollapseListener {
   accountCollapsed(reason: CollapseReason): void;
 }
 
+/**
+ * What few accounts have, kept beside the records rather than as a field of each (an idle
+ * stream's account stays small, B5): names, and listeners told once at tear-down
+ * (`collapsed$` subscribers, `signal`).
+ */
+const names = new WeakMap<AccountRecord, string>();
+const collapseListeners = new WeakMap<AccountRecord, Set<CollapseListener>>();
+
+/** Listens to `acc`'s tear-down (once); the caller checks that it is open. */
+export function watchCollapse(acc: AccountRecord, listener: CollapseListener): void {
+  let set = collapseListeners.get(acc);
+  if (set === undefined) collapseListeners.set(acc, (set = new Set()));
+  set.add(listener);
+}
+
+/** Stops listening to `acc`'s tear-down. */
+export function unwatchCollapse(acc: AccountRecord, listener: CollapseListener): void {
+  collapseListeners.get(acc)?.delete(listener);
+}
+
 /** The links of an account that has none: most accounts, so they share one empty set. */
 const NO_LINKS: ReadonlySet<AccountRecord> = new Set();
 
@@ -71,17 +91,33 @@ export class AccountRecord {
    * the first's `prev` is the last (no field for the last: an idle stream's account is small).
    */
   firstParticipant: ParticipantRecord | null = null;
-  participantCount = 0;
-  /** Told once when the account is torn down (`collapsed$` subscribers, `signal`). */
-  collapseListeners: Set<CollapseListener> | null = null;
 
   constructor(
     /** The books this account is in, as the handles see them. */
     readonly ledger: Ledger,
     readonly id: number,
-    /** The name given at creation, carried on events; `undefined` when none was given. */
-    readonly name: string | undefined,
-  ) {}
+    name: string | undefined,
+  ) {
+    if (name !== undefined) names.set(this, name);
+  }
+
+  /** The name given at creation, carried on events; `undefined` when none was given. */
+  get name(): string | undefined {
+    return names.get(this);
+  }
+
+  /** The account's only participant, or `null` when it has none or several. */
+  get soleParticipant(): ParticipantRecord | null {
+    const first = this.firstParticipant;
+    return first !== null && first.next === null ? first : null;
+  }
+
+  /** Number of the account's own participants (walks the list). */
+  get participantCount(): number {
+    let n = 0;
+    for (let p = this.firstParticipant; p !== null; p = p.next) n++;
+    return n;
+  }
 
   /** Bytes claimed by this account's own participants. */
   get used(): number {
@@ -344,7 +380,6 @@ export class Books implements Ledger {
       p.prev = last;
       first.prev = p;
     }
-    acc.participantCount++;
     this.#participants++;
     this.#hooks.candidateAppeared(acc);
     return p;
@@ -446,8 +481,8 @@ export class Books implements Ledger {
     this.accounts.delete(acc);
     if (freed !== 0 && this.#state === 'running') this.#hooks.changed(-freed);
     this.#hooks.collapsed(acc, reason, released);
-    const listeners = acc.collapseListeners;
-    acc.collapseListeners = null;
+    const listeners = collapseListeners.get(acc);
+    if (listeners !== undefined) collapseListeners.delete(acc);
     if (listeners) for (const listener of listeners) listener.accountCollapsed(reason);
     if (toldFirst !== null) toldFirst.accountCollapsed(reason);
     if (told) for (const participant of told) participant.accountCollapsed(reason);
@@ -476,7 +511,6 @@ export class Books implements Ledger {
       (p.next ?? first).prev = p.prev;
     }
     p.prev = p.next = null;
-    acc.participantCount--;
     this.#participants--;
     return p.used;
   }

@@ -25,7 +25,7 @@
 import { Observable } from 'rxjs';
 import { MemoryReclaimedError, MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
-import { accountGone, invalidBytes, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
+import { accountGone, invalidBytes, unwatchCollapse, watchCollapse, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -377,16 +377,6 @@ function collapsedOf(rec: AccountRecord): Observable<CollapseReason> {
     watchCollapse(rec, listener);
     return () => unwatchCollapse(rec, listener);
   });
-}
-
-function watchCollapse(rec: AccountRecord, listener: CollapseListener): boolean {
-  if (rec.state !== 'open') return false;
-  (rec.collapseListeners ??= new Set()).add(listener);
-  return true;
-}
-
-function unwatchCollapse(rec: AccountRecord, listener: CollapseListener): void {
-  rec.collapseListeners?.delete(listener);
 }
 
 /** Each account's `signal`, made on first use (few accounts have one: not a field of every record). */

@@ -463,7 +463,7 @@ export class Run {
       const acc = heap.pop();
       if (acc === undefined) return undefined;
       if (acc.state !== 'open') continue;
-      if (this.#ctx.policy === 'oldest' && books.releases === this.#keysCheckedAt && acc.participantCount !== 0) {
+      if (this.#ctx.policy === 'oldest' && books.releases === this.#keysCheckedAt && acc.firstParticipant !== null) {
         return { acc, key: heap.lastKey };
       }
       const key = this.#keyOf(acc);
@@ -484,7 +484,7 @@ export class Run {
   #keyOf(acc: AccountRecord): number | undefined {
     const olderThan = this.request.olderThan;
     if (this.#ctx.policy === 'largest') {
-      for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
+      for (const p of acc.soleParticipant !== null ? [acc.firstParticipant!] : participantsOf(acc)) {
         if (p.live && p.participant() === undefined) this.#dropFaulty(p, 'garbage-collected');
       }
       if (!(acc.used > 0)) return undefined;
@@ -505,7 +505,7 @@ export class Run {
     let oldest: number | undefined;
     // getOldest() is participant code, which may change the list: walk a copy when there
     // are several (one participant, the common case, needs none).
-    if (acc.participantCount === 1) oldest = this.#key(acc.firstParticipant!);
+    if (acc.soleParticipant !== null) oldest = this.#key(acc.firstParticipant!);
     else {
       for (const p of participantsOf(acc)) {
         const key = p.live ? this.#key(p) : undefined;
@@ -590,7 +590,7 @@ export class Run {
 
   /** Asks every live participant of `acc` (one, usually: then without copying the list). */
   #askAccount(acc: AccountRecord): void {
-    if (acc.participantCount === 1) this.#askParticipant(acc.firstParticipant!);
+    if (acc.soleParticipant !== null) this.#askParticipant(acc.firstParticipant!);
     // A copy: a reclaim() may register new participants in this account meanwhile.
     else for (const p of participantsOf(acc)) this.#askParticipant(p);
   }
