@@ -52,6 +52,27 @@ export interface CollapseListener {
 const names = new WeakMap<AccountRecord, string>();
 const collapseListeners = new WeakMap<AccountRecord, Set<CollapseListener>>();
 
+/**
+ * Live handles of a record (`Account` handles of an account record, `Participation` handles
+ * of a participant record) beyond the first, for the few records that have more than one
+ * (`clone()`, `upgrade()`); a record's last handle, dropped, tears it down.
+ */
+const extraHandles = new WeakMap<AccountRecord | ParticipantRecord, number>();
+
+/** One more handle onto `rec`. */
+export function addHandle(rec: AccountRecord | ParticipantRecord): void {
+  extraHandles.set(rec, (extraHandles.get(rec) ?? 0) + 1);
+}
+
+/** Drops one handle of `rec` beyond the first; false when only the last one was left. */
+function dropExtraHandle(rec: AccountRecord | ParticipantRecord): boolean {
+  const extra = extraHandles.get(rec);
+  if (extra === undefined) return false;
+  if (extra === 1) extraHandles.delete(rec);
+  else extraHandles.set(rec, extra - 1);
+  return true;
+}
+
 /** Listens to `acc`'s tear-down (once); the caller checks that it is open. */
 export function watchCollapse(acc: AccountRecord, listener: CollapseListener): void {
   let set = collapseListeners.get(acc);
@@ -73,8 +94,6 @@ let moveAccount: (a: AccountRecord, delta: number) => void;
 
 /** The books of one account. */
 export class AccountRecord {
-  /** Live `Account` handles; at 0 the account is torn down. */
-  handles = 1;
   #used = 0;
   /** `'open'`, or torn down for the reason given. */
   state: 'open' | CollapseReason = 'open';
@@ -145,8 +164,6 @@ export class AccountRecord {
 
 /** The books of one participant. */
 export class ParticipantRecord {
-  /** Live `Participation` handles; at 0 the participant is torn down. */
-  handles = 1;
   #used = 0;
   /**
    * The participant, held weakly; while `registerParticipantWith` constructs it, a stand-in
@@ -489,11 +506,11 @@ export class Books implements Ledger {
   }
 
   dropAccountHandle(acc: AccountRecord): void {
-    if (--acc.handles === 0 && acc.state === 'open') this.teardownAccount(acc, 'closed');
+    if (!dropExtraHandle(acc) && acc.state === 'open') this.teardownAccount(acc, 'closed');
   }
 
   dropParticipantHandle(p: ParticipantRecord): void {
-    if (--p.handles === 0) this.teardownParticipant(p);
+    if (!dropExtraHandle(p)) this.teardownParticipant(p);
   }
 
   /** Takes `p` out of its account's list; returns what it held (still booked). */

@@ -25,7 +25,7 @@
 import { Observable } from 'rxjs';
 import { MemoryReclaimedError, MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
-import { accountGone, invalidBytes, unwatchCollapse, watchCollapse, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
+import { accountGone, addHandle, invalidBytes, unwatchCollapse, watchCollapse, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -258,7 +258,7 @@ export class Account implements Disposable {
    */
   clone(): Account {
     const rec = this.open();
-    rec.handles++;
+    addHandle(rec);
     return new Account(rec);
   }
 
@@ -319,7 +319,7 @@ export class WeakAccount {
   upgrade(): Account {
     this.rec.ledger.checkUsable();
     if (this.rec.state !== 'open') throw accountGone(this.rec);
-    this.rec.handles++;
+    addHandle(this.rec);
     return new Account(this.rec);
   }
 
@@ -456,7 +456,7 @@ export class Participation implements Disposable {
   clone(): Participation {
     const rec = this.rec;
     if (rec === null || !rec.live) throw participantGone(this.rec);
-    rec.handles++;
+    addHandle(rec);
     return new Participation(rec);
   }
 
