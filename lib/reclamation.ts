@@ -59,7 +59,7 @@ import type { ParticipantFault, ReclaimCause, Reclaimed, VictimPolicy } from './
 export const NO_DATA_SLOP = 4096;
 
 /** A batch of a run ends after this many ms of work (then the run yields). */
-export const BATCH_MS = 8;
+export const BATCH_MS = 4;
 /** A batch of a run ends after this many victims at most. */
 export const BATCH_VICTIMS = 512;
 /** Accounts scanned per batch at most. */
