@@ -419,7 +419,7 @@ export class Run {
       if (victim === undefined) return 'no-candidate';
       this.victims++;
       this.#ctx.counters.victims++;
-      const answers = this.#ask(victim.acc, victim.key);
+      const answers = this.#ask(victim, this.#chosenKey);
       if (answers !== undefined) yield answers;
       if (books.used < lowest) {
         lowest = books.used;
@@ -455,8 +455,11 @@ export class Run {
     for (const acc of fresh) this.#consider(acc);
   }
 
-  /** Step 2: the best open candidate whose key still holds. */
-  #choose(): { acc: AccountRecord; key: number } | undefined {
+  /** The key of the account `#choose` returned last (no object per victim). */
+  #chosenKey = 0;
+
+  /** Step 2: the best open candidate whose key still holds (its key in `#chosenKey`). */
+  #choose(): AccountRecord | undefined {
     const heap = this.#heap;
     const books = this.#ctx.books;
     for (;;) {
@@ -464,7 +467,8 @@ export class Run {
       if (acc === undefined) return undefined;
       if (acc.state !== 'open') continue;
       if (this.#ctx.policy === 'oldest' && books.releases === this.#keysCheckedAt && acc.firstParticipant !== null) {
-        return { acc, key: heap.lastKey };
+        this.#chosenKey = heap.lastKey;
+        return acc;
       }
       const key = this.#keyOf(acc);
       if (key === undefined) continue;
@@ -473,7 +477,8 @@ export class Run {
         heap.push(key, acc);
         continue;
       }
-      return { acc, key };
+      this.#chosenKey = key;
+      return acc;
     }
   }
 
