@@ -83,9 +83,8 @@ export interface Request {
   olderThan: number | undefined;
 }
 
-/** What a participant's data age analysis found. */
+/** What a participant's data age analysis found when it is not a candidate's key (a number). */
 export type Age =
-  | { readonly kind: 'candidate'; readonly key: number }
   | { readonly kind: 'faulty'; readonly fault: ParticipantFault; readonly error?: unknown }
   | { readonly kind: 'no-data' };
 
@@ -523,7 +522,7 @@ export class Run {
   /** A participant's key, acting on the analysis. */
   #key(p: ParticipantRecord): number | undefined {
     const age = ageOf(p);
-    if (age.kind === 'candidate') return age.key;
+    if (typeof age === 'number') return age;
     if (age.kind === 'no-data') return undefined;
     // Data of unknown age is never skipped silently: reported, and it counts as the oldest.
     if (age.fault === 'no-data-but-claimed' || age.fault === 'invalid-age') {
@@ -674,10 +673,10 @@ export class Run {
 }
 
 /**
- * A participant's data age, analysed: a candidate with its key, a fault, or no data. Only
+ * A participant's data age, analysed: a candidate's key (a number), a fault, or no data. Only
  * reads (the participant's `getOldest()` is participant code, guarded here).
  */
-export function ageOf(p: ParticipantRecord): Age {
+export function ageOf(p: ParticipantRecord): number | Age {
   const participant = p.participant();
   if (participant === undefined) return GONE;
   let age: unknown;
@@ -686,7 +685,7 @@ export function ageOf(p: ParticipantRecord): Age {
   } catch (err) {
     return { kind: 'faulty', fault: 'getOldest-threw', error: err };
   }
-  if (typeof age === 'number' && age === age) return { kind: 'candidate', key: age };
+  if (typeof age === 'number' && age === age) return age; // a candidate: its key, no object
   if (age !== undefined) {
     return {
       kind: 'faulty',
