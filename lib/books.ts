@@ -44,6 +44,47 @@ export interface CollapseListener {
   accountCollapsed(reason: CollapseReason): void;
 }
 
+/**
+ * What few accounts have, kept beside the records rather than as a field of each (an idle
+ * stream's account stays small, B5): names, and listeners told once at tear-down
+ * (`collapsed$` subscribers, `signal`).
+ */
+const names = new WeakMap<AccountRecord, string>();
+const collapseListeners = new WeakMap<AccountRecord, Set<CollapseListener>>();
+
+/**
+ * Live handles of a record (`Account` handles of an account record, `Participation` handles
+ * of a participant record) beyond the first, for the few records that have more than one
+ * (`clone()`, `upgrade()`); a record's last handle, dropped, tears it down.
+ */
+const extraHandles = new WeakMap<AccountRecord | ParticipantRecord, number>();
+
+/** One more handle onto `rec`. */
+export function addHandle(rec: AccountRecord | ParticipantRecord): void {
+  extraHandles.set(rec, (extraHandles.get(rec) ?? 0) + 1);
+}
+
+/** Drops one handle of `rec` beyond the first; false when only the last one was left. */
+function dropExtraHandle(rec: AccountRecord | ParticipantRecord): boolean {
+  const extra = extraHandles.get(rec);
+  if (extra === undefined) return false;
+  if (extra === 1) extraHandles.delete(rec);
+  else extraHandles.set(rec, extra - 1);
+  return true;
+}
+
+/** Listens to `acc`'s tear-down (once); the caller checks that it is open. */
+export function watchCollapse(acc: AccountRecord, listener: CollapseListener): void {
+  let set = collapseListeners.get(acc);
+  if (set === undefined) collapseListeners.set(acc, (set = new Set()));
+  set.add(listener);
+}
+
+/** Stops listening to `acc`'s tear-down. */
+export function unwatchCollapse(acc: AccountRecord, listener: CollapseListener): void {
+  collapseListeners.get(acc)?.delete(listener);
+}
+
 /** The links of an account that has none: most accounts, so they share one empty set. */
 const NO_LINKS: ReadonlySet<AccountRecord> = new Set();
 
@@ -53,35 +94,65 @@ let moveAccount: (a: AccountRecord, delta: number) => void;
 
 /** The books of one account. */
 export class AccountRecord {
-  /** Live `Account` handles; at 0 the account is torn down. */
-  handles = 1;
   #used = 0;
   /** `'open'`, or torn down for the reason given. */
   state: 'open' | CollapseReason = 'open';
-  /** Parent accounts; change only through `link` / `unlink`. */
-  parents: ReadonlySet<AccountRecord> = NO_LINKS;
+  /**
+   * The parent account, or a set of them when there are several (rare), `null` for none:
+   * most accounts are children of one account, and a `Set` each would be ~130 bytes of an
+   * idle stream's account (B5). Changes only through `link` and the account's tear-down.
+   */
+  parentLinks: AccountRecord | Set<AccountRecord> | null = null;
   /** Child accounts; change only through `link` / `unlink`. */
   children: ReadonlySet<AccountRecord> = NO_LINKS;
-  /** The account's own participants, a list threaded through their records. */
+  /**
+   * The account's own participants, a list threaded through their records, in joining order;
+   * the first's `prev` is the last (no field for the last: an idle stream's account is small).
+   */
   firstParticipant: ParticipantRecord | null = null;
-  lastParticipant: ParticipantRecord | null = null;
-  participantCount = 0;
-  /** Told once when the account is torn down (`collapsed$` subscribers, `signal`). */
-  collapseListeners: Set<CollapseListener> | null = null;
-  /** The account's `signal`, made on first use and aborted at tear-down. */
-  abort: AbortController | null = null;
 
   constructor(
     /** The books this account is in, as the handles see them. */
     readonly ledger: Ledger,
     readonly id: number,
-    /** The name given at creation, carried on events; `undefined` when none was given. */
-    readonly name: string | undefined,
-  ) {}
+    name: string | undefined,
+  ) {
+    if (name !== undefined) names.set(this, name);
+  }
+
+  /** The name given at creation, carried on events; `undefined` when none was given. */
+  get name(): string | undefined {
+    return names.get(this);
+  }
+
+  /** The account's only participant, or `null` when it has none or several. */
+  get soleParticipant(): ParticipantRecord | null {
+    const first = this.firstParticipant;
+    return first !== null && first.next === null ? first : null;
+  }
+
+  /** Number of the account's own participants (walks the list). */
+  get participantCount(): number {
+    let n = 0;
+    for (let p = this.firstParticipant; p !== null; p = p.next) n++;
+    return n;
+  }
 
   /** Bytes claimed by this account's own participants. */
   get used(): number {
     return this.#used;
+  }
+
+  /** Parent accounts, as a set (a new one when there is a single parent: not for hot paths). */
+  get parents(): ReadonlySet<AccountRecord> {
+    const links = this.parentLinks;
+    return links === null ? NO_LINKS : links instanceof Set ? links : new Set([links]);
+  }
+
+  /** Whether `parent` is one of this account's parents. */
+  hasParent(parent: AccountRecord): boolean {
+    const links = this.parentLinks;
+    return links === parent || (links instanceof Set && links.has(parent));
   }
 
   static {
@@ -93,15 +164,13 @@ export class AccountRecord {
 
 /** The books of one participant. */
 export class ParticipantRecord {
-  /** Live `Participation` handles; at 0 the participant is torn down. */
-  handles = 1;
   #used = 0;
   /**
    * The participant, held weakly; while `registerParticipantWith` constructs it, a stand-in
    * held strongly; `null` once torn down.
    */
   target: WeakRef<Participant> | Participant | null = null;
-  /** Neighbours in the account's participant list. */
+  /** Neighbours in the account's participant list (the first's `prev` is the last). */
   prev: ParticipantRecord | null = null;
   next: ParticipantRecord | null = null;
 
@@ -298,9 +367,11 @@ export class Books implements Ledger {
 
   link(child: AccountRecord, parent: AccountRecord): void {
     this.#checkParent(parent);
-    if (child.parents === NO_LINKS) child.parents = new Set();
+    const links = child.parentLinks;
+    if (links === null) child.parentLinks = parent;
+    else if (links instanceof Set) links.add(parent);
+    else child.parentLinks = new Set([links, parent]);
     if (parent.children === NO_LINKS) parent.children = new Set();
-    (child.parents as Set<AccountRecord>).add(parent);
     (parent.children as Set<AccountRecord>).add(child);
     // A child of an account whose reclaim answers are pending joins that reclamation.
     if (this.#hooks.heldWhenAsked(parent) !== undefined) this.#hooks.joinedVictim(child);
@@ -316,11 +387,16 @@ export class Books implements Ledger {
     if (acc.state !== 'open') throw accountGone(acc);
     const p = new ParticipantRecord(acc);
     p.target = participant;
-    p.prev = acc.lastParticipant;
-    if (acc.lastParticipant !== null) acc.lastParticipant.next = p;
-    else acc.firstParticipant = p;
-    acc.lastParticipant = p;
-    acc.participantCount++;
+    const first = acc.firstParticipant;
+    if (first === null) {
+      acc.firstParticipant = p;
+      p.prev = p;
+    } else {
+      const last = first.prev!;
+      last.next = p;
+      p.prev = last;
+      first.prev = p;
+    }
     this.#participants++;
     this.#hooks.candidateAppeared(acc);
     return p;
@@ -394,35 +470,47 @@ export class Books implements Ledger {
     acc.state = reason;
     // What the participants released while answering counts as released by this tear-down.
     let released = held === undefined ? 0 : Math.max(0, held - acc.used);
+    // Participants to tell: the first in a field (most accounts have one), the rest in a list.
+    let toldFirst: CollapseListener | null = null;
     let told: CollapseListener[] | null = null;
     let freed = 0;
     for (let p = acc.firstParticipant; p !== null; p = acc.firstParticipant) {
       const participant = p.participant();
-      if (typeof participant?.accountCollapsed === 'function') (told ??= []).push(participant as CollapseListener);
+      if (typeof participant?.accountCollapsed === 'function') {
+        if (toldFirst === null) toldFirst = participant as CollapseListener;
+        else (told ??= []).push(participant as CollapseListener);
+      }
       const bytes = this.#unlinkParticipant(p);
       if (bytes !== 0) this.#book(p, -bytes, true);
       freed += bytes;
     }
     released += freed;
-    for (const parent of acc.parents) (parent.children as Set<AccountRecord>).delete(acc);
-    for (const child of acc.children) (child.parents as Set<AccountRecord>).delete(acc);
-    acc.parents = NO_LINKS;
-    acc.children = NO_LINKS;
+    const parents = acc.parentLinks;
+    if (parents !== null) {
+      if (parents instanceof Set) for (const parent of parents) (parent.children as Set<AccountRecord>).delete(acc);
+      else (parents.children as Set<AccountRecord>).delete(acc);
+      acc.parentLinks = null;
+    }
+    if (acc.children.size !== 0) {
+      for (const child of acc.children) unlinkParent(child, acc);
+      acc.children = NO_LINKS;
+    }
     this.accounts.delete(acc);
     if (freed !== 0 && this.#state === 'running') this.#hooks.changed(-freed);
     this.#hooks.collapsed(acc, reason, released);
-    const listeners = acc.collapseListeners;
-    acc.collapseListeners = null;
+    const listeners = collapseListeners.get(acc);
+    if (listeners !== undefined) collapseListeners.delete(acc);
     if (listeners) for (const listener of listeners) listener.accountCollapsed(reason);
+    if (toldFirst !== null) toldFirst.accountCollapsed(reason);
     if (told) for (const participant of told) participant.accountCollapsed(reason);
   }
 
   dropAccountHandle(acc: AccountRecord): void {
-    if (--acc.handles === 0 && acc.state === 'open') this.teardownAccount(acc, 'closed');
+    if (!dropExtraHandle(acc) && acc.state === 'open') this.teardownAccount(acc, 'closed');
   }
 
   dropParticipantHandle(p: ParticipantRecord): void {
-    if (--p.handles === 0) this.teardownParticipant(p);
+    if (!dropExtraHandle(p)) this.teardownParticipant(p);
   }
 
   /** Takes `p` out of its account's list; returns what it held (still booked). */
@@ -430,12 +518,16 @@ export class Books implements Ledger {
     if (p.target === null) return 0;
     p.target = null; // what makes it dead
     const acc = p.account;
-    if (p.prev !== null) p.prev.next = p.next;
-    else acc.firstParticipant = p.next;
-    if (p.next !== null) p.next.prev = p.prev;
-    else acc.lastParticipant = p.prev;
+    // The list is linear forward and circular backward (the first's `prev` is the last).
+    const first = acc.firstParticipant!;
+    if (p === first) {
+      acc.firstParticipant = p.next;
+      if (p.next !== null) p.next.prev = p.prev;
+    } else {
+      p.prev!.next = p.next;
+      (p.next ?? first).prev = p.prev;
+    }
     p.prev = p.next = null;
-    acc.participantCount--;
     this.#participants--;
     return p.used;
   }
@@ -454,6 +546,13 @@ export class Books implements Ledger {
     }
     if (wake && !quiet && this.#state === 'running') this.#hooks.changed(delta);
   }
+}
+
+/** Takes `parent` out of `child`'s parents. */
+function unlinkParent(child: AccountRecord, parent: AccountRecord): void {
+  const links = child.parentLinks;
+  if (links === parent) child.parentLinks = null;
+  else if (links instanceof Set) links.delete(parent);
 }
 
 /** The account's participants as an array: for loops that call participant code. */

@@ -25,7 +25,7 @@
 import { Observable } from 'rxjs';
 import { MemoryReclaimedError, MemquotaError } from './errors.js';
 import { disposeSymbol } from './dispose.js';
-import { accountGone, invalidBytes, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
+import { accountGone, addHandle, invalidBytes, unwatchCollapse, watchCollapse, type AccountRecord, type CollapseListener, type ParticipantRecord } from './books.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { CollapseReason, Participant } from './types.js';
 
@@ -105,17 +105,17 @@ export class Account implements Disposable {
 
   /** @internal The brand (see the module doc): the record, or `AccountClosed` once closed. */
   get [ACCOUNT_BRAND](): AccountRecord {
-    return this.#record();
+    return this.record();
   }
 
   /** A number naming the account in events and error messages (unique within its tracker). */
   get id(): number {
-    return this.#record().id;
+    return this.record().id;
   }
 
   /** The tracker this account belongs to. */
   get tracker(): MemoryQuotaTracker {
-    return this.#record().ledger.owner as MemoryQuotaTracker;
+    return this.record().ledger.owner as MemoryQuotaTracker;
   }
 
   /** Whether this handle is closed or its account was torn down. */
@@ -124,13 +124,13 @@ export class Account implements Disposable {
   }
 
   /** The record behind this handle; throws `AccountClosed` once the handle is closed. */
-  #record(): AccountRecord {
+  private record(): AccountRecord {
     if (this.rec === null) throw handleClosed();
     return this.rec;
   }
 
   private open(): AccountRecord {
-    const rec = this.#record();
+    const rec = this.record();
     rec.ledger.checkUsable();
     if (rec.state !== 'open') throw accountGone(rec);
     return rec;
@@ -155,7 +155,7 @@ export class Account implements Disposable {
 
   /** The name given when the account was opened, or `undefined`. */
   get name(): string | undefined {
-    return this.#record().name;
+    return this.record().name;
   }
 
   /**
@@ -163,7 +163,7 @@ export class Account implements Disposable {
    * account is torn down.
    */
   get used(): number {
-    const rec = this.#record();
+    const rec = this.record();
     return rec.state === 'open' ? rec.used : 0;
   }
 
@@ -174,7 +174,7 @@ export class Account implements Disposable {
    * account. Already aborted if the account is gone. One signal per account, made on first use.
    */
   get signal(): AbortSignal {
-    return signalOf(this.#record());
+    return signalOf(this.record());
   }
 
   /**
@@ -192,7 +192,7 @@ export class Account implements Disposable {
       throw new TypeError(`parent belongs to ${parentRec.ledger.tracking ? 'another' : 'a no-op'} tracker; accounts can only be linked within one tracker`);
     }
     if (parentRec.state !== 'open') throw accountGone(parentRec);
-    if (rec.parents.has(parentRec)) {
+    if (rec.hasParent(parentRec)) {
       throw new MemquotaError('ChildAccountAlreadyExists', `account ${parentRec.id} is already a parent of account ${rec.id}`);
     }
     if (isSelfOrDescendant(parentRec, rec)) {
@@ -211,7 +211,7 @@ export class Account implements Disposable {
    * @throws MemquotaError `AccountClosed` / `TrackerShutdown`.
    */
   registerParticipant(participant: Participant): Participation {
-    return new Participation(registerRecord(this.#record(), participant));
+    return new Participation(registerRecord(this.record(), participant));
   }
 
 
@@ -258,7 +258,7 @@ export class Account implements Disposable {
    */
   clone(): Account {
     const rec = this.open();
-    rec.handles++;
+    addHandle(rec);
     return new Account(rec);
   }
 
@@ -281,7 +281,7 @@ export class Account implements Disposable {
 
   /** A handle that does not keep the account open. */
   downgrade(): WeakAccount {
-    return new WeakAccount(this.#record());
+    return new WeakAccount(this.record());
   }
 
   /**
@@ -289,7 +289,7 @@ export class Account implements Disposable {
    * the tear-down emits the reason at once. Subscribers may call back into the tracker.
    */
   get collapsed$(): Observable<CollapseReason> {
-    return collapsedOf(this.#record());
+    return collapsedOf(this.record());
   }
 }
 
@@ -319,7 +319,7 @@ export class WeakAccount {
   upgrade(): Account {
     this.rec.ledger.checkUsable();
     if (this.rec.state !== 'open') throw accountGone(this.rec);
-    this.rec.handles++;
+    addHandle(this.rec);
     return new Account(this.rec);
   }
 
@@ -379,19 +379,14 @@ function collapsedOf(rec: AccountRecord): Observable<CollapseReason> {
   });
 }
 
-function watchCollapse(rec: AccountRecord, listener: CollapseListener): boolean {
-  if (rec.state !== 'open') return false;
-  (rec.collapseListeners ??= new Set()).add(listener);
-  return true;
-}
-
-function unwatchCollapse(rec: AccountRecord, listener: CollapseListener): void {
-  rec.collapseListeners?.delete(listener);
-}
+/** Each account's `signal`, made on first use (few accounts have one: not a field of every record). */
+const signals = /* @__PURE__ */ new WeakMap<AccountRecord, AbortController>();
 
 function signalOf(rec: AccountRecord): AbortSignal {
-  if (rec.abort !== null) return rec.abort.signal;
-  const controller = (rec.abort = new AbortController());
+  const made = signals.get(rec);
+  if (made !== undefined) return made.signal;
+  const controller = new AbortController();
+  signals.set(rec, controller);
   if (rec.state !== 'open') controller.abort(new MemoryReclaimedError(rec.state));
   else watchCollapse(rec, { accountCollapsed: (reason) => controller.abort(new MemoryReclaimedError(reason)) });
   return controller.signal;
@@ -461,7 +456,7 @@ export class Participation implements Disposable {
   clone(): Participation {
     const rec = this.rec;
     if (rec === null || !rec.live) throw participantGone(this.rec);
-    rec.handles++;
+    addHandle(rec);
     return new Participation(rec);
   }
 

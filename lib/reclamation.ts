@@ -59,7 +59,7 @@ import type { ParticipantFault, ReclaimCause, Reclaimed, VictimPolicy } from './
 export const NO_DATA_SLOP = 4096;
 
 /** A batch of a run ends after this many ms of work (then the run yields). */
-export const BATCH_MS = 8;
+export const BATCH_MS = 4;
 /** A batch of a run ends after this many victims at most. */
 export const BATCH_VICTIMS = 512;
 /** Accounts scanned per batch at most. */
@@ -83,9 +83,8 @@ export interface Request {
   olderThan: number | undefined;
 }
 
-/** What a participant's data age analysis found. */
+/** What a participant's data age analysis found when it is not a candidate's key (a number). */
 export type Age =
-  | { readonly kind: 'candidate'; readonly key: number }
   | { readonly kind: 'faulty'; readonly fault: ParticipantFault; readonly error?: unknown }
   | { readonly kind: 'no-data' };
 
@@ -419,7 +418,7 @@ export class Run {
       if (victim === undefined) return 'no-candidate';
       this.victims++;
       this.#ctx.counters.victims++;
-      const answers = this.#ask(victim.acc, victim.key);
+      const answers = this.#ask(victim, this.#chosenKey);
       if (answers !== undefined) yield answers;
       if (books.used < lowest) {
         lowest = books.used;
@@ -455,16 +454,20 @@ export class Run {
     for (const acc of fresh) this.#consider(acc);
   }
 
-  /** Step 2: the best open candidate whose key still holds. */
-  #choose(): { acc: AccountRecord; key: number } | undefined {
+  /** The key of the account `#choose` returned last (no object per victim). */
+  #chosenKey = 0;
+
+  /** Step 2: the best open candidate whose key still holds (its key in `#chosenKey`). */
+  #choose(): AccountRecord | undefined {
     const heap = this.#heap;
     const books = this.#ctx.books;
     for (;;) {
       const acc = heap.pop();
       if (acc === undefined) return undefined;
       if (acc.state !== 'open') continue;
-      if (this.#ctx.policy === 'oldest' && books.releases === this.#keysCheckedAt && acc.participantCount !== 0) {
-        return { acc, key: heap.lastKey };
+      if (this.#ctx.policy === 'oldest' && books.releases === this.#keysCheckedAt && acc.firstParticipant !== null) {
+        this.#chosenKey = heap.lastKey;
+        return acc;
       }
       const key = this.#keyOf(acc);
       if (key === undefined) continue;
@@ -473,7 +476,8 @@ export class Run {
         heap.push(key, acc);
         continue;
       }
-      return { acc, key };
+      this.#chosenKey = key;
+      return acc;
     }
   }
 
@@ -484,7 +488,7 @@ export class Run {
   #keyOf(acc: AccountRecord): number | undefined {
     const olderThan = this.request.olderThan;
     if (this.#ctx.policy === 'largest') {
-      for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
+      for (const p of acc.soleParticipant !== null ? [acc.firstParticipant!] : participantsOf(acc)) {
         if (p.live && p.participant() === undefined) this.#dropFaulty(p, 'garbage-collected');
       }
       if (!(acc.used > 0)) return undefined;
@@ -505,7 +509,7 @@ export class Run {
     let oldest: number | undefined;
     // getOldest() is participant code, which may change the list: walk a copy when there
     // are several (one participant, the common case, needs none).
-    if (acc.participantCount === 1) oldest = this.#key(acc.firstParticipant!);
+    if (acc.soleParticipant !== null) oldest = this.#key(acc.firstParticipant!);
     else {
       for (const p of participantsOf(acc)) {
         const key = p.live ? this.#key(p) : undefined;
@@ -518,7 +522,7 @@ export class Run {
   /** A participant's key, acting on the analysis. */
   #key(p: ParticipantRecord): number | undefined {
     const age = ageOf(p);
-    if (age.kind === 'candidate') return age.key;
+    if (typeof age === 'number') return age;
     if (age.kind === 'no-data') return undefined;
     // Data of unknown age is never skipped silently: reported, and it counts as the oldest.
     if (age.fault === 'no-data-but-claimed' || age.fault === 'invalid-age') {
@@ -545,8 +549,10 @@ export class Run {
   #ask(victim: AccountRecord, key: number): Promise<void> | undefined {
     const ctx = this.#ctx;
     const books = ctx.books;
-    const targets: AccountRecord[] = [victim];
+    // Most victims are one account with no children: no list of targets then.
+    let targets: AccountRecord[] | null = null;
     if (victim.children.size !== 0) {
+      targets = [victim];
       const seen = new Set(targets);
       for (let i = 0; i < targets.length; i++) {
         for (const child of targets[i]!.children) {
@@ -559,44 +565,59 @@ export class Run {
     }
     this.#onVictim();
     if (ctx.signals.eventsObserved) {
-      const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets.length };
+      const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets === null ? 1 : targets.length };
       ctx.signals.event(victim.name === undefined ? event : { ...event, name: victim.name });
     }
     const before = books.used;
     const victimBytes = victim.used;
-    const asked: Target[] = targets.map((acc) => ({ acc, held: acc.used, partial: false }));
+    const asked: Target[] = targets === null ? [{ acc: victim, held: victimBytes, partial: false }] : targets.map((acc) => ({ acc, held: acc.used, partial: false }));
     this.#asked = asked;
     this.#askedIndex = asked.length > 8 ? new Map(asked.map((t) => [t.acc, t])) : null;
-    let pending: Set<ParticipantRecord> | null = null;
-    let waits: Promise<void>[] | null = null;
-    for (const acc of targets) {
-      // A copy: a reclaim() may register new participants in this account meanwhile.
-      for (const p of acc.participantCount === 1 ? [acc.firstParticipant!] : participantsOf(acc)) {
-        if (!p.live) continue;
-        const answer = askOne(p);
-        if (answer.kind === 'faulty') this.#dropFaulty(p, answer.fault, answer.error);
-        else if (answer.kind === 'answer') this.#settle(p, answer.value);
-        else {
-          (pending ??= new Set()).add(p);
-          (waits ??= []).push(
-            answer.promise.then(
-              (value) => {
-                if (pending!.delete(p)) this.#settle(p, value);
-              },
-              (err: unknown) => {
-                if (pending!.delete(p)) this.#dropFaulty(p, 'reclaim-threw', err);
-              },
-            ),
-          );
-        }
-      }
-    }
-    const finish = (): void => this.#finish(asked, victim, key, victimBytes, before);
+    this.#pending = null;
+    this.#waits = null;
+    if (targets === null) this.#askAccount(victim);
+    else for (const acc of targets) this.#askAccount(acc);
+    const waits = this.#waits as Promise<void>[] | null;
     if (waits === null) {
-      finish();
+      this.#finish(asked, victim, key, victimBytes, before);
       return undefined;
     }
-    return this.#deadline(Promise.all(waits), pending!).then(finish);
+    const pending = this.#pending!;
+    this.#pending = null;
+    this.#waits = null;
+    return this.#deadline(Promise.all(waits), pending).then(() => this.#finish(asked, victim, key, victimBytes, before));
+  }
+
+  /** Participants whose answers are pending, and the promises of their answers (one victim's). */
+  #pending: Set<ParticipantRecord> | null = null;
+  #waits: Promise<void>[] | null = null;
+
+  /** Asks every live participant of `acc` (one, usually: then without copying the list). */
+  #askAccount(acc: AccountRecord): void {
+    if (acc.soleParticipant !== null) this.#askParticipant(acc.firstParticipant!);
+    // A copy: a reclaim() may register new participants in this account meanwhile.
+    else for (const p of participantsOf(acc)) this.#askParticipant(p);
+  }
+
+  #askParticipant(p: ParticipantRecord): void {
+    if (!p.live) return;
+    const answer = askOne(p);
+    if (answer.kind === 'faulty') this.#dropFaulty(p, answer.fault, answer.error);
+    else if (answer.kind === 'answer') this.#settle(p, answer.value);
+    else {
+      const pending = (this.#pending ??= new Set());
+      pending.add(p);
+      (this.#waits ??= []).push(
+        answer.promise.then(
+          (value) => {
+            if (pending.delete(p)) this.#settle(p, value);
+          },
+          (err: unknown) => {
+            if (pending.delete(p)) this.#dropFaulty(p, 'reclaim-threw', err);
+          },
+        ),
+      );
+    }
   }
 
   /** Waits for the answers, or until the reclaim deadline: the silent ones count as collapsed. */
@@ -652,10 +673,10 @@ export class Run {
 }
 
 /**
- * A participant's data age, analysed: a candidate with its key, a fault, or no data. Only
+ * A participant's data age, analysed: a candidate's key (a number), a fault, or no data. Only
  * reads (the participant's `getOldest()` is participant code, guarded here).
  */
-export function ageOf(p: ParticipantRecord): Age {
+export function ageOf(p: ParticipantRecord): number | Age {
   const participant = p.participant();
   if (participant === undefined) return GONE;
   let age: unknown;
@@ -664,7 +685,7 @@ export function ageOf(p: ParticipantRecord): Age {
   } catch (err) {
     return { kind: 'faulty', fault: 'getOldest-threw', error: err };
   }
-  if (typeof age === 'number' && age === age) return { kind: 'candidate', key: age };
+  if (typeof age === 'number' && age === age) return age; // a candidate: its key, no object
   if (age !== undefined) {
     return {
       kind: 'faulty',
@@ -682,12 +703,17 @@ type Answer =
   | { readonly kind: 'pending'; readonly promise: Promise<Reclaimed> }
   | { readonly kind: 'faulty'; readonly fault: ParticipantFault; readonly error?: unknown };
 
+const COLLAPSING: Answer = { kind: 'answer', value: 'collapsing' };
+const PARTIAL: Answer = { kind: 'answer', value: 'partial' };
+
 /** Calls `reclaim()`; every inspection of the answer (a `then` getter, a Proxy) is guarded. */
 function askOne(p: ParticipantRecord): Answer {
   const participant = p.participant();
   if (participant === undefined) return { kind: 'faulty', fault: 'garbage-collected' };
   try {
     const value: unknown = participant.reclaim();
+    if (value === 'collapsing') return COLLAPSING; // the common answers, without an object each
+    if (value === 'partial') return PARTIAL;
     if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return { kind: 'answer', value };
     const then = (value as { then?: unknown }).then;
     if (typeof then !== 'function') return { kind: 'answer', value };
