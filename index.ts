@@ -63,8 +63,7 @@
  * @packageDocumentation
  */
 export { MemoryQuotaTracker, NO_DATA_SLOP, type AuditReport, type AccountOptions } from './lib/tracker.js';
-export { Account, WeakAccount } from './lib/account.js';
-export { Participation } from './lib/participation.js';
+export { Account, WeakAccount, Participation } from './lib/handles.js';
 export { MemquotaError, MemoryReclaimedError, ConfigError, type MemquotaErrorKind } from './lib/errors.js';
 export { autoMax, AUTO_MAX_FALLBACK, AUTO_MAX_FLOOR, AUTO_MAX_CEILING, AUTO_HEAP_SHARE } from './lib/config.js';
 export type {

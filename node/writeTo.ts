@@ -6,7 +6,7 @@
 import { Buffer } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import { memoryCost } from '../lib/cost.js';
 import { openStream } from '../operators/internal/accountArg.js';
 import { checkAccountArg, checkBoolean, checkChoice, checkCost, checkOptions, type AccountArg } from '../operators/internal/options.js';

@@ -5,7 +5,7 @@
  */
 import { Observable, type MonoTypeOperatorFunction, type SchedulerAction, type SchedulerLike, type Subscriber, type Unsubscribable } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { openStream } from './internal/accountArg.js';
 import { OperatorSubscriber, type OperatorHandlers } from './internal/operatorSubscriber.js';

@@ -5,7 +5,7 @@
  * @module
  */
 import { from, Observable, type ObservableInput, type ObservedValueOf, type OperatorFunction, type Subscriber } from 'rxjs';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import { memoryCost } from '../lib/cost.js';
 import { MemoryReclaimedError } from '../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../lib/seam.js';

@@ -5,7 +5,7 @@
  */
 import { Observable, Subscription, type Observer, type Subscriber, type TeardownLogic } from 'rxjs';
 import { memoryCost } from '../lib/cost.js';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import type { MemoryReclaimedError } from '../lib/errors.js';
 import { openOn } from './internal/accountArg.js';
 import { checkAccountArg, checkCost, checkedCost, checkOnReclaim, checkOptions, type AccountArg, type OnReclaim } from './internal/options.js';

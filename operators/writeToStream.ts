@@ -6,7 +6,7 @@
  * @module
  */
 import { Observable, type OperatorFunction, type Subscriber } from 'rxjs';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import { openStream } from './internal/accountArg.js';
 import { checkAccountArg, checkBoolean, checkChoice, checkCost, checkOptions } from './internal/options.js';
 import { chunkCost, SinkShare, type SinkOutcome } from './internal/sinkShare.js';

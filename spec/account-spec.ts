@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { queueScheduler } from 'rxjs';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
-import { Account, type WeakAccount } from '../lib/account.js';
+import { Account, type WeakAccount } from '../lib/handles.js';
 import { MemquotaError } from '../lib/errors.js';
 import type { Participant } from '../lib/types.js';
 import { TestParticipant, collectGarbageUntil, expectBooks, join, recordEvents, victimIds, watchCollapse } from './helpers/books.js';

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
-import type { Account } from '../lib/account.js';
+import type { Account, Participation } from '../lib/handles.js';
 import { MemquotaError } from '../lib/errors.js';
-import type { Participation } from '../lib/participation.js';
 import type { Participant } from '../lib/types.js';
 import { TestParticipant, collectGarbageUntil, expectBooks, join, recordEvents, watchCollapse } from './helpers/books.js';
 import { expectKind } from './helpers/errors.js';

@@ -11,9 +11,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { asapScheduler, queueScheduler } from 'rxjs';
 import { MemoryQuotaTracker } from '../lib/tracker.js';
-import type { Account, WeakAccount } from '../lib/account.js';
+import type { Account, WeakAccount, Participation } from '../lib/handles.js';
 import { ConfigError, MemquotaError } from '../lib/errors.js';
-import type { Participation } from '../lib/participation.js';
 import type { CollapseReason, MemquotaConfig, MemquotaEvent, ParticipantFault, Reclaimed, Usage, VictimPolicy } from '../lib/types.js';
 import { FakeClock, TestParticipant, expectBooks, turns } from './helpers/books.js';
 

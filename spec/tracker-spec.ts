@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { queueScheduler } from 'rxjs';
 import { MemoryQuotaTracker, NO_DATA_SLOP } from '../lib/tracker.js';
-import type { Account } from '../lib/account.js';
+import type { Account } from '../lib/handles.js';
 import { ConfigError, MemquotaError } from '../lib/errors.js';
 import type { MemquotaEvent, Reclaimed, Usage } from '../lib/types.js';
 import {

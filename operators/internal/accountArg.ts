@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Account } from '../../lib/account.js';
+import type { Account } from '../../lib/handles.js';
 import { isAccount } from '../../lib/seam.js';
 import type { AccountArg } from './options.js';
 

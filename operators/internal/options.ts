@@ -9,7 +9,7 @@
  * @module
  */
 import type { SchedulerLike } from 'rxjs';
-import type { Account } from '../../lib/account.js';
+import type { Account } from '../../lib/handles.js';
 import { isAccount } from '../../lib/seam.js';
 
 /** An account shared by subscriptions, or a factory giving each subscription its own. */

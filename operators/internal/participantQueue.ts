@@ -27,7 +27,7 @@
  *
  * @module
  */
-import type { Account } from '../../lib/account.js';
+import type { Account } from '../../lib/handles.js';
 import { MemoryReclaimedError, MemquotaError } from '../../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../../lib/seam.js';
 import type { CollapseReason, Participant, Reclaimed } from '../../lib/types.js';

@@ -35,7 +35,7 @@
  * the file's first comment strips its first import from the declarations.)
  */
 import { Subscription, type Observer, type Subscriber } from 'rxjs';
-import type { Account } from '../../lib/account.js';
+import type { Account } from '../../lib/handles.js';
 import { memoryCost } from '../../lib/cost.js';
 import { MemoryReclaimedError } from '../../lib/errors.js';
 import { claimShare, dropShare, registerShare, releaseShare, trackerOf, type Share } from '../../lib/seam.js';
