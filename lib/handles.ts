@@ -501,6 +501,14 @@ export class Participation implements Disposable {
  */
 export function claimOn(rec: ParticipantRecord | null, bytes: number): void {
   if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('claim', bytes);
+  claimCounted(rec, bytes);
+}
+
+/**
+ * @internal A claim of a count already checked (the operators check their cost answers once,
+ * with the same rule): the liveness check and the transaction, without checking it again.
+ */
+export function claimCounted(rec: ParticipantRecord | null, bytes: number): void {
   if (rec === null || !rec.live) throw participantGone(rec);
   rec.account.ledger.claim(rec, bytes);
 }
@@ -508,6 +516,11 @@ export function claimOn(rec: ParticipantRecord | null, bytes: number): void {
 /** @internal A release on a participant's record; a no-op once it is gone. */
 export function releaseOn(rec: ParticipantRecord | null, bytes: number): void {
   if (!(Number.isSafeInteger(bytes) && bytes >= 0)) throw invalidBytes('release', bytes);
+  releaseCounted(rec, bytes);
+}
+
+/** @internal A release of a count already checked (see {@link claimCounted}). */
+export function releaseCounted(rec: ParticipantRecord | null, bytes: number): void {
   if (rec === null || !rec.live) return;
   rec.account.ledger.release(rec, bytes);
 }

@@ -12,7 +12,7 @@
  * the file's first comment strips its first import from the declarations.)
  */
 import type { ParticipantRecord } from './books.js';
-import { claimOn, isAccount as isAccountHandle, recordOfAccount, registerRecord, releaseOn, type Account } from './handles.js';
+import { claimCounted, isAccount as isAccountHandle, recordOfAccount, registerRecord, releaseCounted, type Account } from './handles.js';
 import type { MemoryQuotaTracker } from './tracker.js';
 import type { Participant } from './types.js';
 
@@ -40,14 +40,18 @@ export function registerShare(account: Account, participant: Participant): Share
   return registerRecord(recordOfAccount(account, 'account'), participant);
 }
 
-/** Claims `bytes` on the share: the checks and errors of `Participation.claim`. */
+/**
+ * Claims `bytes` on the share, with the errors of `Participation.claim` for a gone share. The
+ * count must already be valid: operators check every cost answer once, with `checkedCost`
+ * (the same rule as `claim`), and claim and release exactly those counts.
+ */
 export function claimShare(share: Share, bytes: number): void {
-  claimOn(share, bytes);
+  claimCounted(share, bytes);
 }
 
-/** Releases `bytes` on the share: a no-op once it is gone; RangeError for a bad count. */
+/** Releases `bytes` (a count claimed earlier) on the share: a no-op once it is gone. */
 export function releaseShare(share: Share, bytes: number): void {
-  releaseOn(share, bytes);
+  releaseCounted(share, bytes);
 }
 
 /** Tears the share down: everything it claimed is released. Idempotent. */
