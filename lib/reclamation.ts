@@ -49,7 +49,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { participantsOf, type AccountRecord, type Books, type ParticipantRecord } from './books.js';
 import { MinHeap } from './heap.js';
-import type { Signals } from './signals.js';
+import { named, type Signals } from './signals.js';
 import type { ParticipantFault, ReclaimCause, Reclaimed, VictimPolicy } from './types.js';
 
 /**
@@ -566,7 +566,7 @@ export class Run {
     this.#onVictim();
     if (ctx.signals.eventsObserved) {
       const event = { type: 'victim' as const, account: victim.id, oldest: ctx.policy === 'oldest' ? key : undefined, bytes: victim.used, accounts: targets === null ? 1 : targets.length };
-      ctx.signals.event(victim.name === undefined ? event : { ...event, name: victim.name });
+      ctx.signals.event(named(event, victim.name));
     }
     const before = books.used;
     const victimBytes = victim.used;

@@ -19,6 +19,11 @@
 import { BehaviorSubject, Observable, Subject } from 'rxjs';
 import type { MemquotaEvent, Usage } from './types.js';
 
+/** `event` with the account's `name` when it has one (events carry no `name: undefined`). */
+export function named<E extends MemquotaEvent>(event: E, name: string | undefined): E {
+  return name === undefined ? event : { ...event, name };
+}
+
 /**
  * A subject whose `next` called from inside one of its own subscribers is queued and emitted
  * once the current emission has reached every subscriber.

@@ -25,7 +25,7 @@ import { ConfigError } from './errors.js';
 import { Account, recordOfAccount } from './handles.js';
 import { installHeapGuard } from './heapGuard.js';
 import { Reclaimer, type Counters } from './reclamation.js';
-import { Signals } from './signals.js';
+import { Signals, named } from './signals.js';
 import { installStaleWatch } from './staleness.js';
 import type {
   CollapseReason,
@@ -72,11 +72,6 @@ export interface AccountOptions {
 function isAccountOptions(value: unknown): value is AccountOptions {
   if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
   return Object.keys(value).every((key) => key === 'parent' || key === 'name');
-}
-
-/** `event` with the account's `name` when it has one (events carry no `name: undefined`). */
-function named<E extends MemquotaEvent>(event: E, name: string | undefined): E {
-  return name === undefined ? event : { ...event, name };
 }
 
 function isScheduler(value: unknown): value is SchedulerLike {
